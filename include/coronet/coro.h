@@ -1,0 +1,111 @@
+/*
+ * coronet/coro.h — stackful, asymmetric coroutines.
+ *
+ * A coroutine runs an entry function on its own guarded stack. cn_coro_resume()
+ * runs it until it calls cn_coro_yield() (from any depth of its call stack) or
+ * its entry returns; cn_coro_yield() hands one pointer back to whoever resumed
+ * it. Data flows one way, from yielder to resumer: resume takes no value. A
+ * coroutine may resume another one (nesting); a yield always returns to the
+ * coroutine or thread that resumed the yielder.
+ *
+ * Threads: a coroutine runs on the thread that resumes it. Every function here
+ * acts on the calling thread's chain of running coroutines, so a coroutine
+ * must not be resumed by two threads at once; resuming a suspended coroutine
+ * from another thread is allowed (it migrates) but its stack comes from, and
+ * returns to, the per-thread cache of the thread that destroys it.
+ *
+ * Errors follow POSIX: -1 (or NULL) and errno. Nothing here aborts on bad
+ * input; only a broken internal invariant or a stack overflow aborts, with a
+ * message on stderr that names it.
+ */
+#ifndef CORONET_CORO_H
+#define CORONET_CORO_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cn_coro cn_coro;
+
+/* The entry function. It returns nothing: a result travels by yield or
+ * through memory the caller owns. */
+typedef void (*cn_coro_fn)(void *arg);
+
+typedef enum cn_coro_state {
+	CN_CORO_CREATED = 0,   /* made, never resumed */
+	CN_CORO_SUSPENDED = 1, /* yielded; resume continues it */
+	CN_CORO_RUNNING = 2,   /* running, or resumed another one and waits */
+	CN_CORO_FINISHED = 3,  /* its entry returned; only destroy is left */
+} cn_coro_state;
+
+/* Stack sizes are virtual: only the pages a coroutine touches cost memory.
+ * The size is rounded up to whole pages; the guard page is extra. */
+#define CN_CORO_STACK_DEFAULT ((size_t)256 * 1024)
+#define CN_CORO_STACK_MIN ((size_t)16 * 1024)
+#define CN_CORO_STACK_MAX ((size_t)1024 * 1024 * 1024)
+
+typedef struct cn_coro_opts {
+	size_t stack_size; /* 0 = CN_CORO_STACK_DEFAULT; else MIN..MAX */
+	const char *name;  /* for diagnostics; copied (up to 31 bytes); NULL = "coro" */
+} cn_coro_opts;
+
+/*
+ * Creates a suspended coroutine that will run fn(arg) on first resume.
+ * opts may be NULL for the defaults.
+ * Errors (NULL returned):
+ *   EINVAL  fn is NULL, or opts->stack_size is outside MIN..MAX;
+ *   ENOMEM  no memory or address space for the stack, or the kernel refused
+ *           a guard page (e.g. vm.max_map_count reached): a coroutine is never
+ *           created without a guard page.
+ */
+cn_coro *cn_coro_create(cn_coro_fn fn, void *arg, const cn_coro_opts *opts);
+
+/*
+ * Runs co until it yields or finishes.
+ * Returns 1 if it yielded (*value, when value is not NULL, is the pointer it
+ * yielded), 0 if it finished (*value = NULL), -1 on error:
+ *   EINVAL  co is NULL;
+ *   EBUSY   co is running: it is the caller, or one of the coroutines that
+ *           resumed the caller;
+ *   ESRCH   co has finished; there is nothing left to run.
+ */
+int cn_coro_resume(cn_coro *co, void **value);
+
+/*
+ * Suspends the calling coroutine and makes its resumer's cn_coro_resume()
+ * return 1 with value. Returns 0 when the coroutine is resumed again.
+ * Errors: EPERM  the caller is not running inside a coroutine.
+ */
+int cn_coro_yield(void *value);
+
+/* The coroutine running on this thread, or NULL outside any coroutine. */
+cn_coro *cn_coro_current(void);
+
+/* co's state, or -1 with errno EINVAL when co is NULL. */
+int cn_coro_state_of(const cn_coro *co);
+
+/* co's name ("coro" when it was given none); NULL with EINVAL when co is NULL. */
+const char *cn_coro_name(const cn_coro *co);
+
+/* The usable stack size in bytes (guard page not counted); 0 with EINVAL. */
+size_t cn_coro_stack_size(const cn_coro *co);
+
+/*
+ * Frees co and its stack. A suspended coroutine's frames are discarded
+ * without running any code in them: whatever they own is the caller's to
+ * release (the runtime cancels its coroutines by resuming them with an
+ * error first). co is invalid afterwards, whatever its state was.
+ * Returns 0, or -1 with:
+ *   EINVAL  co is NULL;
+ *   EBUSY   co is running (destroying the running coroutine or one of its
+ *           resumers would pull the stack from under the caller).
+ */
+int cn_coro_destroy(cn_coro *co);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

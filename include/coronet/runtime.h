@@ -1,0 +1,110 @@
+/*
+ * coronet/runtime.h — the runtime: one scheduler thread running coroutines,
+ * and the netpoll that wakes the ones waiting for I/O or time.
+ *
+ * Two netpoll modes, chosen per runtime so one binary can compare them:
+ *   CN_NETPOLL_THREAD  a dedicated netpoll thread blocks in kevent() or
+ *                      epoll_wait(), fulfils promises, hands them back over a
+ *                      Concurrency Kit SPSC ring, and wakes the scheduler only
+ *                      when it sleeps (merged wake-ups);
+ *   CN_NETPOLL_INLINE  no second thread: when nothing is runnable the
+ *                      scheduler blocks in the poller itself, with the nearest
+ *                      timer as timeout.
+ *
+ * Threads: cn_runtime_run() makes the calling thread the scheduler thread.
+ * cn_spawn() may be called before run (from the thread that will run it) or
+ * from a coroutine of that runtime. cn_runtime_stop() may be called from any
+ * thread and from a signal handler. Everything else: scheduler thread only.
+ */
+#ifndef CORONET_RUNTIME_H
+#define CORONET_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "coronet/coro.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cn_runtime cn_runtime;
+
+typedef enum cn_netpoll_mode {
+	CN_NETPOLL_THREAD = 0,
+	CN_NETPOLL_INLINE = 1,
+} cn_netpoll_mode;
+
+typedef struct cn_runtime_opts {
+	cn_netpoll_mode mode;
+	unsigned ring_size;  /* completion ring slots, power of two >= 2; 0 = 4096 */
+	size_t stack_size;   /* default for spawned coroutines; 0 = CN_CORO_STACK_DEFAULT */
+} cn_runtime_opts;
+
+/* Counters, for benchmarks and tests. */
+typedef struct cn_runtime_stats {
+	uint64_t spawned, finished;   /* coroutines */
+	uint64_t completions;         /* promises handed over by the netpoll thread */
+	uint64_t wake_syscalls;       /* system calls made to wake the scheduler */
+	uint64_t ring_batches;        /* non-empty drains of the completion ring */
+	uint64_t ring_full;           /* times the netpoll thread found the ring full */
+	uint64_t polls;               /* poller waits (either thread) */
+} cn_runtime_stats;
+
+/* NULL opts = thread mode, defaults. NULL with errno EINVAL (bad ring_size,
+ * mode, stack_size), ENOMEM, EMFILE. */
+cn_runtime *cn_runtime_create(const cn_runtime_opts *opts);
+
+/* Names for reports: "thread" / "inline"; NULL with EINVAL for other values. */
+const char *cn_netpoll_mode_name(cn_netpoll_mode mode);
+
+/* Parses "thread" / "inline"; -1 with EINVAL otherwise. */
+int cn_netpoll_mode_parse(const char *name, cn_netpoll_mode *mode);
+
+/*
+ * Creates a coroutine running fn(arg) and queues it. opts as cn_coro_create
+ * (NULL for the runtime's defaults). Returns 0, or -1 with errno EINVAL (rt or
+ * fn NULL, bad opts), ENOMEM, EPERM (called from another thread while rt
+ * runs), ESHUTDOWN (rt is stopping).
+ */
+int cn_spawn(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts);
+
+/*
+ * Runs rt on the calling thread until every coroutine has finished, or until
+ * cn_runtime_stop(). On stop, coroutines still waiting are resumed with
+ * ECANCELED from their waiting call, so they can clean up; run returns when
+ * all have finished. Returns 0, or -1 with errno EINVAL (rt NULL), EBUSY
+ * (already running, or called from a coroutine), or the netpoll thread's
+ * start failure (EAGAIN).
+ */
+int cn_runtime_run(cn_runtime *rt);
+
+/* Asks rt to stop; safe from any thread and from a signal handler. Returns 0,
+ * -1/EINVAL if rt is NULL. */
+int cn_runtime_stop(cn_runtime *rt);
+
+/* Copies rt's counters. Returns 0, -1/EINVAL. */
+int cn_runtime_stats_get(const cn_runtime *rt, cn_runtime_stats *out);
+
+/* Frees rt (joins its netpoll thread). Returns 0, or -1 with EINVAL (NULL),
+ * EBUSY (still running). Coroutines never run are destroyed unrun. */
+int cn_runtime_destroy(cn_runtime *rt);
+
+/* The runtime of the calling coroutine, or NULL. */
+cn_runtime *cn_runtime_current(void);
+
+/* Lets every other runnable coroutine run once, then returns 0.
+ * -1/EPERM outside a runtime coroutine. */
+int cn_yield_now(void);
+
+/* Monotonic clock in nanoseconds: the time base of every deadline. */
+int64_t cn_now(void);
+
+/* Sleeps ns nanoseconds (<= 0: just yields). Returns 0, or -1 with EPERM
+ * (not in a runtime coroutine) or ECANCELED (the runtime is stopping). */
+int cn_sleep(int64_t ns);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
