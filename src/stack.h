@@ -9,11 +9,30 @@
  *
  * Threads: every function acts on the calling thread's cache; a stack may be
  * freed by a different thread than the one that allocated it.
+ *
+ * Guard size: CN__STACK_GUARD bytes (at least one page). Stacks in a slab are
+ * adjacent, so a single guard page only stops frames that touch memory page
+ * by page; a function with a large frame (a 16 KiB local buffer, compiled
+ * without -fstack-clash-protection) can step over one page and write into
+ * the neighbour's stack. A MADV_GUARD_INSTALL guard and an untouched
+ * PROT_NONE range cost no memory however large they are, so the guard is
+ * 64 KiB: a frame whose first write lands up to 64 KiB below the stack is
+ * caught (code built with -fstack-clash-protection probes every page and is
+ * caught whatever its frame size). The price is address space and page
+ * tables: stacks sit 64 KiB further apart, so an idle default coroutine needs
+ * about 640 bytes of page table instead of about 520 with a one-page guard
+ * (measured by tests/bench/bench_coro_mem.c); its resident memory is the same.
+ *
+ * Test hook: the environment variable CORONET_GUARD=mprotect, read once per
+ * process (at the first allocation), forces the mprotect method even where
+ * MADV_GUARD_INSTALL works, so the fallback can be tested on new kernels.
  */
 #ifndef CORONET_STACK_H
 #define CORONET_STACK_H
 
 #include <stddef.h>
+
+#define CN__STACK_GUARD ((size_t)64 * 1024)
 
 typedef struct cn__stack {
 	char *lo;    /* lowest usable byte; the guard lies just below */
@@ -40,6 +59,25 @@ void cn__stack_free(cn__stack *st);
 
 /* Which guard method this process uses (decided at first allocation). */
 int cn__stack_guard_method(void);
+
+/*
+ * Test and benchmark hooks.
+ *
+ * cn__stack_set_guard_method() switches the method used for slabs mapped
+ * from now on and empties the calling thread's cache, so the caller's next
+ * allocations come from slabs guarded the new way (stacks already handed
+ * out keep their guards). Returns 0, or -1 with EINVAL (unknown method) or
+ * ENOTSUP (CN__GUARD_MADVISE on a kernel without MADV_GUARD_INSTALL).
+ *
+ * cn__stack_syscalls() counts the system calls stack.c has made (mmap,
+ * munmap, madvise, mprotect) in this process; a cache hit makes none.
+ * cn__stack_cached() is the number of stacks in the calling thread's cache;
+ * cn__stack_cache_flush() hands them all back to the slabs.
+ */
+int cn__stack_set_guard_method(int method);
+unsigned long cn__stack_syscalls(void);
+size_t cn__stack_cached(void);
+void cn__stack_cache_flush(void);
 
 /*
  * Arms the overflow reporter for the calling thread: a SIGSEGV/SIGBUS
