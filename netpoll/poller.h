@@ -30,9 +30,24 @@ enum {
 	CN__POLL_OUT = 2,
 };
 
+/* The one token value a caller may not use: the epoll backend marks its
+ * wake-up eventfd with it (kqueue tells the wake-up apart by its filter, but
+ * rejects it too so both behave alike). */
+#define CN__POLL_TOKEN_RESERVED UINT64_MAX
+
 typedef struct cn__poll_event {
 	uint64_t token;  /* as given to cn__poller_add() */
 	unsigned events; /* CN__POLL_IN | CN__POLL_OUT */
+	/*
+	 * 0, or the fd's pending error (ECONNRESET, ECONNREFUSED...) when the
+	 * backend learnt it with the event. Usually the retried system call
+	 * sees the same error, but libkqueue fetches it with
+	 * getsockopt(SO_ERROR), which clears it on Linux: read() then says EOF
+	 * and a connect looks successful. So a non-zero error must be kept and
+	 * given to the fd's next I/O call. epoll leaves it 0 (the error stays
+	 * in the socket); native kqueue copies it without clearing it.
+	 */
+	int error;
 } cn__poll_event;
 
 /* The backend's name, "epoll" or "kqueue", for reports. */
@@ -52,6 +67,7 @@ void cn__poller_destroy(cn__poller *p);
  *           so both behave alike): the caller treats it as always ready;
  *   EBADF   fd is not open;
  *   EEXIST  fd is registered already;
+ *   EINVAL  token is CN__POLL_TOKEN_RESERVED;
  *   ENOMEM / ENOSPC  kernel limits.
  */
 int cn__poller_add(cn__poller *p, int fd, uint64_t token);
@@ -67,8 +83,12 @@ int cn__poller_del(cn__poller *p, int fd);
  * Waits until at least one event is ready, a wake arrives, or timeout_ns
  * passes (-1: no timeout; 0: just poll). Stores up to max events in ev and
  * returns how many (0 after a wake or a timeout), or -1 with errno (EINVAL
- * for bad arguments). EINTR is returned as 0 so callers re-check their state.
- * A wake that arrived before or during the call is consumed by it.
+ * for bad arguments: ev NULL, max < 1, timeout_ns < -1). EINTR is returned
+ * as 0 so callers re-check their state. A wake that arrived before or during
+ * the call is consumed by it. The same token may appear in more than one
+ * entry of one batch (kqueue reports each direction separately): OR them.
+ * A timeout never ends early; it may end late by the kernel's timer slack
+ * (and, where epoll_pwait2 is missing, by up to 1 ms of rounding up).
  */
 int cn__poller_wait(cn__poller *p, cn__poll_event *ev, int max, int64_t timeout_ns);
 

@@ -1,0 +1,234 @@
+/*
+ * netpoll/epoll.c — the Linux backend of netpoll/poller.h: one epoll
+ * instance where every fd is registered once, edge-triggered, for both
+ * directions, plus an eventfd as the wake-up channel.
+ *
+ * Threads: cn__poller_wait() runs on one thread at a time and alone uses
+ * p->buf. add/del go straight to epoll_ctl(), which the kernel serialises,
+ * so any thread may call them, also while another blocks in wait. wake
+ * touches only the atomic flag, the eventfd and the counter, so any thread
+ * and any signal handler may call it.
+ */
+#include "poller.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Events taken from the kernel per wait; a bigger max just gets this many. */
+#define CN__EPOLL_BATCH 256
+
+/* A signal handler may only touch lock-free atomics. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the wake flag must be lock-free");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the wake counter must be lock-free");
+
+struct cn__poller {
+	int epfd;
+	int wakefd;
+	/*
+	 * 1 from the wake that wrote to wakefd until the wait that drained it.
+	 * Producers: wake (any thread, signal handlers) sets it; consumer: the
+	 * waiting thread clears it, after draining wakefd, so a wake that
+	 * lands in between is merged into the wait that is returning anyway.
+	 * Clearing before draining could swallow a fresh eventfd write and
+	 * leave the flag at 1 over an empty eventfd: every later wake would
+	 * then be merged into nothing.
+	 */
+	atomic_uint wake_pending;
+	atomic_ullong wake_calls;
+	struct epoll_event buf[CN__EPOLL_BATCH];
+};
+
+#ifdef SYS_epoll_pwait2
+/*
+ * Set once epoll_pwait2 turns out to be missing: kernels before 5.11 say
+ * ENOSYS, some seccomp profiles (containers) and qemu-user say ENOSYS or
+ * EPERM. Any thread may set it; a stale read just costs one more attempt.
+ */
+static atomic_int cn__epoll_no_pwait2;
+#endif
+
+const char *cn__poller_name(void)
+{
+	return "epoll";
+}
+
+cn__poller *cn__poller_create(void)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.u64 = CN__POLL_TOKEN_RESERVED};
+	cn__poller *p;
+	int err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->epfd < 0)
+		goto error1;
+	p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->wakefd < 0)
+		goto error2;
+	/* Level-triggered: wait drains it each time it shows up. */
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &e) < 0)
+		goto error3;
+	atomic_init(&p->wake_pending, 0);
+	atomic_init(&p->wake_calls, 0);
+	return p;
+
+error3:
+	err = errno;
+	close(p->wakefd);
+	errno = err;
+error2:
+	err = errno;
+	close(p->epfd);
+	errno = err;
+error1:
+	err = errno;
+	free(p);
+	errno = err;
+	return NULL;
+}
+
+void cn__poller_destroy(cn__poller *p)
+{
+	if (!p)
+		return;
+	close(p->wakefd);
+	close(p->epfd);
+	free(p);
+}
+
+int cn__poller_add(cn__poller *p, int fd, uint64_t token)
+{
+	struct epoll_event e = {
+	        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+	        .data.u64 = token,
+	};
+
+	if (token == CN__POLL_TOKEN_RESERVED) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The kernel already answers EPERM, EBADF, EEXIST, ENOMEM, ENOSPC. */
+	return epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &e);
+}
+
+int cn__poller_del(cn__poller *p, int fd)
+{
+	/* Kernels before 2.6.9 wanted a non-NULL event even for DEL. */
+	struct epoll_event e = {0};
+
+	return epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, &e);
+}
+
+/* epoll_wait counts in ms: round up, so a timer never fires early and a
+ * sub-millisecond timeout never becomes a busy poll with timeout 0. */
+static int cn__epoll_ms(int64_t timeout_ns)
+{
+	if (timeout_ns < 0)
+		return -1;
+	if (timeout_ns > (int64_t)(INT_MAX - 1) * 1000000)
+		return INT_MAX;
+	return (int)((timeout_ns + 999999) / 1000000);
+}
+
+static int cn__epoll_kernel_wait(cn__poller *p, int max, int64_t timeout_ns)
+{
+#ifdef SYS_epoll_pwait2
+	/* -1 and 0 are exact in ms already; only a real timeout gains. */
+	if (timeout_ns > 0 && !atomic_load_explicit(&cn__epoll_no_pwait2, memory_order_relaxed)) {
+		struct timespec ts = {
+		        .tv_sec = (time_t)(timeout_ns / 1000000000),
+		        .tv_nsec = (long)(timeout_ns % 1000000000),
+		};
+		long n = syscall(SYS_epoll_pwait2, p->epfd, p->buf, max, &ts, NULL, 0);
+
+		if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+			return (int)n;
+		atomic_store_explicit(&cn__epoll_no_pwait2, 1, memory_order_relaxed);
+	}
+#endif
+	return epoll_wait(p->epfd, p->buf, max, cn__epoll_ms(timeout_ns));
+}
+
+static void cn__epoll_consume_wake(cn__poller *p)
+{
+	uint64_t count;
+
+	/* EAGAIN (already drained) is fine: the flag is what matters. */
+	while (read(p->wakefd, &count, sizeof(count)) < 0 && errno == EINTR)
+		;
+	/* acq_rel: pairs with the waker's exchange, so whatever it published
+	 * before waking (a ring entry) is visible once this wait returns. */
+	atomic_exchange_explicit(&p->wake_pending, 0, memory_order_acq_rel);
+}
+
+int cn__poller_wait(cn__poller *p, cn__poll_event *ev, int max, int64_t timeout_ns)
+{
+	int n, i, out = 0;
+
+	if (!p || !ev || max < 1 || timeout_ns < -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (max > CN__EPOLL_BATCH)
+		max = CN__EPOLL_BATCH;
+	n = cn__epoll_kernel_wait(p, max, timeout_ns);
+	if (n < 0)
+		return errno == EINTR ? 0 : -1;
+	for (i = 0; i < n; i++) {
+		uint32_t e = p->buf[i].events;
+		unsigned bits = 0;
+
+		if (p->buf[i].data.u64 == CN__POLL_TOKEN_RESERVED) {
+			cn__epoll_consume_wake(p);
+			continue;
+		}
+		if (e & (EPOLLIN | EPOLLRDHUP))
+			bits |= CN__POLL_IN;
+		if (e & EPOLLOUT)
+			bits |= CN__POLL_OUT;
+		/* Both directions, so a waiter on either retries and meets the
+		 * error (EPIPE, ECONNRESET, EOF) in its own system call. */
+		if (e & (EPOLLERR | EPOLLHUP))
+			bits |= CN__POLL_IN | CN__POLL_OUT;
+		ev[out].token = p->buf[i].data.u64;
+		ev[out].events = bits;
+		ev[out].error = 0; /* still in the socket for the retry */
+		out++;
+	}
+	return out;
+}
+
+int cn__poller_wake(cn__poller *p)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	/* Only the 0 -> 1 flip pays for a system call; the rest are merged. */
+	if (atomic_exchange_explicit(&p->wake_pending, 1, memory_order_acq_rel))
+		return 0;
+	atomic_fetch_add_explicit(&p->wake_calls, 1, memory_order_relaxed);
+	do
+		r = write(p->wakefd, &one, sizeof(one));
+	while (r < 0 && errno == EINTR);
+	if (r == (ssize_t)sizeof(one))
+		return 1;
+	/* Nothing was written, so nothing will clear the flag: do it here, or
+	 * every later wake would be merged into this lost one. */
+	atomic_store_explicit(&p->wake_pending, 0, memory_order_release);
+	return -1;
+}
+
+uint64_t cn__poller_wake_syscalls(const cn__poller *p)
+{
+	/* C11 atomic_load does not take a pointer to const. */
+	return atomic_load_explicit((atomic_ullong *)&p->wake_calls, memory_order_relaxed);
+}
