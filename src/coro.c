@@ -4,10 +4,21 @@
  *
  * Threads: every function acts on the calling thread's chain of running
  * coroutines (the thread-local `current` and each coroutine's `link` to its
- * resumer). A suspended coroutine may be resumed from another thread; the
- * overflow reporter is armed by cn_coro_create() for the creating thread
- * only, so a migrated coroutine's overflow is reported by name only on
- * threads that also create coroutines.
+ * resumer). A suspended coroutine may be resumed from another thread. The
+ * overflow reporter is armed by cn_coro_create() for the creating thread and
+ * by cn_runtime_run() for the scheduler thread; resume does not arm it (that
+ * would add a thread-local test to every switch), so a coroutine migrated to
+ * a thread that neither creates coroutines nor runs a runtime overflows with
+ * a bare SIGSEGV instead of a report naming it.
+ *
+ * Held coroutines. A coroutine spawned on a runtime belongs to its
+ * scheduler while it is queued or parked on a promise: the scheduler marks
+ * it with the CN__CORO_HELD bit on top of CREATED or SUSPENDED, and clears
+ * the bit just before it resumes it. A held state fails resume's one
+ * compare like any other non-resumable state, so a user's cn_coro_resume()
+ * or cn_coro_destroy() on it costs nothing on the hot path and fails, in the
+ * cold path, with EPERM instead of running the coroutine behind the
+ * scheduler's back. cn_coro_state_of() hides the bit.
  *
  * Layout. The control block lives at the top of the coroutine's own stack,
  * so a coroutine costs one stack from the cache and no malloc, and an idle
@@ -61,6 +72,9 @@
 #endif
 
 #define CN__NAME_MAX 32
+
+/* Above every cn_coro_state value: see "Held coroutines" above. */
+#define CN__CORO_HELD 0x100
 
 struct cn_coro {
 	/* The switch reads and writes these two by offset (src/arch/). */
@@ -262,13 +276,19 @@ cn_coro *cn_coro_create(cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 
 static COLD int destroy_fail(const cn_coro *co)
 {
-	errno = co ? EBUSY : EINVAL;
+	if (!co)
+		errno = EINVAL;
+	else if (co->state & CN__CORO_HELD)
+		errno = EPERM;
+	else
+		errno = EBUSY;
 	return -1;
 }
 
 int cn_coro_destroy(cn_coro *co)
 {
-	if (unlikely(!co || co->state == CN_CORO_RUNNING))
+	if (unlikely(!co || co->state == CN_CORO_RUNNING ||
+	             (unsigned)co->state > CN_CORO_FINISHED))
 		return destroy_fail(co);
 	cn__stack st = co->stack;
 #ifdef CN_TSAN
@@ -291,6 +311,8 @@ static COLD int resume_fail(const cn_coro *co)
 		errno = EINVAL;
 	else if (co->state == CN_CORO_FINISHED)
 		errno = ESRCH;
+	else if (co->state & CN__CORO_HELD)
+		errno = EPERM;
 	else
 		errno = EBUSY;
 	return -1;
@@ -342,7 +364,7 @@ int cn_coro_state_of(const cn_coro *co)
 		errno = EINVAL;
 		return -1;
 	}
-	return co->state;
+	return co->state & ~CN__CORO_HELD;
 }
 
 const char *cn_coro_name(const cn_coro *co)
@@ -371,6 +393,16 @@ void *cn__coro_user(const cn_coro *co)
 void cn__coro_set_user(cn_coro *co, void *user)
 {
 	co->user = user;
+}
+
+void cn__coro_hold(cn_coro *co)
+{
+	co->state |= CN__CORO_HELD;
+}
+
+void cn__coro_unhold(cn_coro *co)
+{
+	co->state &= ~CN__CORO_HELD;
 }
 
 const cn__stack *cn__coro_stack(const cn_coro *co)

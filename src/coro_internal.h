@@ -13,6 +13,16 @@
 void *cn__coro_user(const cn_coro *co);
 void cn__coro_set_user(cn_coro *co, void *user);
 
+/*
+ * The scheduler's claim on a coroutine it queues or parks (see "Held
+ * coroutines" in coro.c): while held, cn_coro_resume() and cn_coro_destroy()
+ * fail with EPERM; cn_coro_state_of() still says CREATED or SUSPENDED. hold
+ * only a CREATED or SUSPENDED coroutine; unhold before resuming or
+ * destroying it.
+ */
+void cn__coro_hold(cn_coro *co);
+void cn__coro_unhold(cn_coro *co);
+
 /* co's stack, for the overflow reporter. */
 const cn__stack *cn__coro_stack(const cn_coro *co);
 

@@ -14,9 +14,20 @@
  * from another thread is allowed (it migrates) but its stack comes from, and
  * returns to, the per-thread cache of the thread that destroys it.
  *
+ * Runtime coroutines: a coroutine made by cn_spawn() belongs to its
+ * runtime's scheduler. While it is queued or parked on a promise,
+ * cn_coro_resume() and cn_coro_destroy() on it fail with EPERM (the
+ * scheduler alone resumes it, and destroys it when it finishes);
+ * cn_coro_state_of() reports CN_CORO_CREATED or CN_CORO_SUSPENDED for it.
+ *
  * Errors follow POSIX: -1 (or NULL) and errno. Nothing here aborts on bad
  * input; only a broken internal invariant or a stack overflow aborts, with a
  * message on stderr that names it.
+ *
+ * Undefined, not detected: any call on a coroutine after cn_coro_destroy()
+ * (a second destroy included: the control block lives on the freed stack,
+ * which may already hold another coroutine), and resuming one coroutine from
+ * two threads at once.
  */
 #ifndef CORONET_CORO_H
 #define CORONET_CORO_H
@@ -69,7 +80,9 @@ cn_coro *cn_coro_create(cn_coro_fn fn, void *arg, const cn_coro_opts *opts);
  *   EINVAL  co is NULL;
  *   EBUSY   co is running: it is the caller, or one of the coroutines that
  *           resumed the caller;
- *   ESRCH   co has finished; there is nothing left to run.
+ *   ESRCH   co has finished; there is nothing left to run;
+ *   EPERM   co belongs to a runtime (cn_spawn) and waits in its scheduler's
+ *           queue or on a promise: only the scheduler may resume it.
  */
 int cn_coro_resume(cn_coro *co, void **value);
 
@@ -100,7 +113,9 @@ size_t cn_coro_stack_size(const cn_coro *co);
  * Returns 0, or -1 with:
  *   EINVAL  co is NULL;
  *   EBUSY   co is running (destroying the running coroutine or one of its
- *           resumers would pull the stack from under the caller).
+ *           resumers would pull the stack from under the caller);
+ *   EPERM   co belongs to a runtime and is queued or parked there (the
+ *           runtime destroys it when it finishes, or in cn_runtime_destroy).
  */
 int cn_coro_destroy(cn_coro *co);
 

@@ -10,7 +10,45 @@
  * deadline: an absolute cn_now() time in nanoseconds, or CN_NO_DEADLINE. A
  * waiting call that passes its deadline fails with ETIMEDOUT.
  * cn_close() on an fd that other coroutines wait on resumes them with
- * ECANCELED; they never retry on a reused fd number.
+ * ECANCELED; they never retry on a reused fd number. An fd used with these
+ * calls must be closed with cn_close() (a plain close() leaves the runtime's
+ * registration state behind for the next fd with that number). One
+ * coroutine at a time may wait on an fd per direction: a second waiter gets
+ * EBUSY. While the runtime stops, a call that would wait fails with
+ * ECANCELED. Note that O_NONBLOCK is a property of the open file: on a
+ * terminal shared with a parent shell it stays set after the program exits.
+ *
+ * Pending errors: when the poller learnt an fd's error together with its
+ * readiness and took it out of the socket (libkqueue does), the runtime
+ * keeps it and the fd's next call that fails, would block or reads EOF
+ * fails with it instead (ECONNRESET rather than a silent EOF); bytes already
+ * readable come first, as from the kernel. It is reported once.
+ *
+ * SIGPIPE: writes on a socket (cn_write, cn_writev, cn_write_all, cn_send)
+ * never raise SIGPIPE: a closed peer makes them fail with EPIPE (MSG_NOSIGNAL
+ * where it exists, SO_NOSIGPIPE set on the socket at its first use
+ * elsewhere). On a pipe the kernel has no such option: a write to a pipe
+ * whose reader left raises SIGPIPE unless the program ignores it.
+ *
+ * Errors of every call, besides the system call's own (-1 with errno):
+ *   EPERM      not called from a coroutine of a runtime running on this
+ *              thread (another thread, the thread outside the runtime, or a
+ *              plain coroutine nested in a runtime coroutine);
+ *   EBADF      fd is negative, beyond the fd table (4M), or not open;
+ *   EFAULT     buf (iov, addr) is NULL while its size is not 0;
+ *   EINVAL     n (or cn_write_all's n) is larger than SSIZE_MAX, or iovcnt
+ *              is negative or above IOV_MAX;
+ *   ETIMEDOUT  the call would wait and the deadline passed (any negative
+ *              deadline other than CN_NO_DEADLINE lies in the past);
+ *   ECANCELED  the fd was cn_close()d while the call waited, or the runtime
+ *              is stopping;
+ *   EBUSY      another coroutine already waits on the fd in this direction;
+ *   ENOMEM     no memory for the fd table or a timer.
+ * EFAULT and EINVAL for arguments come before every other check. Other
+ * pointers (iov[i].iov_base, a too-short len) are the kernel's to
+ * check (EFAULT, EINVAL). Undefined, not detected: closing an fd behind the
+ * runtime's back with close() while a coroutine waits on it, and calling
+ * cn_close() twice on a number that was reused in between (like close()).
  *
  * Threads: scheduler thread only, from a coroutine of a running runtime;
  * elsewhere every call fails with EPERM.
@@ -44,19 +82,22 @@ ssize_t cn_send(int fd, const void *buf, size_t n, int flags, int64_t deadline);
 
 /* Returns a new non-blocking, close-on-exec fd. On EMFILE/ENFILE it backs
  * off (sleeps, doubling up to 100 ms) until a descriptor frees up or the
- * deadline passes, so an fd shortage never spins the CPU. */
+ * deadline passes, so an fd shortage never spins the CPU. addr may be NULL
+ * (then len is ignored); addr without len is EFAULT. */
 int cn_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline);
 
 /* Connects a socket (made non-blocking); 0, or -1 with errno (ECONNREFUSED,
- * ETIMEDOUT, ...). */
+ * ETIMEDOUT, ...; EFAULT if addr is NULL). */
 int cn_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline);
 
-/* Waits until fd is readable (CN_FD_READ) or writable (CN_FD_WRITE). */
+/* Waits until fd is readable (CN_FD_READ) or writable (CN_FD_WRITE): exactly
+ * one of them (EINVAL otherwise). Returns 0 at once if it already is. */
 enum { CN_FD_READ = 1, CN_FD_WRITE = 2 };
 int cn_fd_wait(int fd, int what, int64_t deadline);
 
 /* Unregisters fd, resumes its waiters with ECANCELED, closes it. Returns
- * close()'s result. */
+ * close()'s result (EBADF for an fd that is not open). EPERM, and fd stays
+ * open, when not called from a runtime coroutine. */
 int cn_close(int fd);
 
 #ifdef __cplusplus

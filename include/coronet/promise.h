@@ -11,6 +11,12 @@
  * I/O promises internally and hands them back over the completion ring.
  * Users embed promises in their own memory (a coroutine's stack is fine: the
  * waiter cannot return while it waits).
+ *
+ * Undefined, not detected: using a promise never passed to cn_promise_init()
+ * (its fields are garbage: nothing can be checked), cn_promise_init() on a
+ * promise a coroutine awaits (the waiter would never be woken), freeing a
+ * promise while a coroutine awaits it, and fulfilling from another thread a
+ * promise that has no waiter yet while a coroutine may start awaiting it.
  */
 #ifndef CORONET_PROMISE_H
 #define CORONET_PROMISE_H
@@ -47,7 +53,11 @@ int cn_promise_init(cn_promise *p);
  * caller next yields. Returns 0, or -1 with errno:
  *   EINVAL  p is NULL, or err is negative;
  *   EALREADY p was fulfilled already (the first outcome stands);
- *   EPERM   called from a thread that is not p's scheduler thread.
+ *   EPERM   a coroutine awaits p and the caller is not on that coroutine's
+ *           runtime's scheduler thread while it runs (another thread, or a
+ *           different runtime). A promise nobody awaits yet belongs to no
+ *           thread: fulfilling it is allowed anywhere, but the caller must
+ *           make sure no coroutine starts awaiting it meanwhile.
  */
 int cn_promise_fulfil(cn_promise *p, ssize_t result, int err);
 

@@ -15,6 +15,14 @@
  * cn_spawn() may be called before run (from the thread that will run it) or
  * from a coroutine of that runtime. cn_runtime_stop() may be called from any
  * thread and from a signal handler. Everything else: scheduler thread only.
+ * While rt runs, cn_spawn() and cn_runtime_stats_get() from another thread
+ * fail with EPERM, cn_runtime_run() and cn_runtime_destroy() with EBUSY.
+ *
+ * Undefined, not detected: any call on rt after cn_runtime_destroy(rt) (a
+ * second destroy included: rt's memory is freed, and reading it to detect
+ * the misuse would be the misuse); cn_spawn() from one thread racing with
+ * cn_runtime_run() starting on another (spawn before run must happen before
+ * it, e.g. on the same thread).
  */
 #ifndef CORONET_RUNTIME_H
 #define CORONET_RUNTIME_H
@@ -73,8 +81,9 @@ int cn_spawn(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
  * cn_runtime_stop(). On stop, coroutines still waiting are resumed with
  * ECANCELED from their waiting call, so they can clean up; run returns when
  * all have finished. Returns 0, or -1 with errno EINVAL (rt NULL), EBUSY
- * (already running, or called from a coroutine), or the netpoll thread's
- * start failure (EAGAIN).
+ * (rt already runs, here or on another thread; or the calling thread already
+ * runs a runtime, or is inside a coroutine), or the netpoll thread's start
+ * failure (EAGAIN). A runtime may be run again after run returned.
  */
 int cn_runtime_run(cn_runtime *rt);
 
@@ -82,14 +91,18 @@ int cn_runtime_run(cn_runtime *rt);
  * -1/EINVAL if rt is NULL. */
 int cn_runtime_stop(cn_runtime *rt);
 
-/* Copies rt's counters. Returns 0, -1/EINVAL. */
+/* Copies rt's counters. Returns 0, or -1 with EINVAL (rt or out NULL) or
+ * EPERM (rt runs on another thread: its counters are the scheduler's). */
 int cn_runtime_stats_get(const cn_runtime *rt, cn_runtime_stats *out);
 
 /* Frees rt (joins its netpoll thread). Returns 0, or -1 with EINVAL (NULL),
- * EBUSY (still running). Coroutines never run are destroyed unrun. */
+ * EBUSY (still running, on this thread or another; from a coroutine of rt).
+ * Coroutines spawned but never run are destroyed unrun. rt is invalid
+ * afterwards: a second destroy is undefined (see above). */
 int cn_runtime_destroy(cn_runtime *rt);
 
-/* The runtime of the calling coroutine, or NULL. */
+/* The runtime of the calling coroutine, or NULL with errno EPERM (not a
+ * runtime coroutine running on its scheduler thread). */
 cn_runtime *cn_runtime_current(void);
 
 /* Lets every other runnable coroutine run once, then returns 0.
