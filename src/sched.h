@@ -148,6 +148,9 @@ struct cn_runtime {
 	atomic_int producer_blocked;
 	/* Any thread / signal handler sets; scheduler reads. */
 	atomic_int stopping;
+	/* cn_runtime_stop() calls in progress (any thread); destroy waits for
+	 * 0, so a stop that made run return is done with rt before rt goes. */
+	atomic_int stop_calls;
 	/* Scheduler sets at the end of run; netpoll thread exits. */
 	atomic_int np_quit;
 

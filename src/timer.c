@@ -51,7 +51,8 @@ int cn__timer_add(cn__timer_heap *h, cn__timer *t)
 {
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 64;
-		cn__timer **a = realloc(h->a, cap * sizeof(*a));
+		/* An array of pointers: sizeof(*a) is a pointer's size. */
+		cn__timer **a = realloc(h->a, cap * sizeof(*a)); // NOLINT(bugprone-sizeof-expression)
 
 		if (!a) {
 			errno = ENOMEM;
