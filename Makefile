@@ -401,6 +401,7 @@ distclean: clean
 # The benchmark engineer's file defines `bench` (release build, tables, CSV
 # and plots under bench-out/).
 -include tests/bench/bench.mk
+-include tests/soak/soak.mk
 ifeq ($(wildcard tests/bench/bench.mk),)
 bench:
 	@echo "bench: tests/bench/bench.mk is not written yet"
