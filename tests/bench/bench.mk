@@ -3,7 +3,7 @@
 # CSV (one file per section) under bench-out/. Included by the Makefile.
 #
 #   make bench                  every section, full length
-#   make bench QUICK=1          the short variant (well under 2 minutes)
+#   make bench QUICK=1          the short variant (under 2 minutes)
 #   make bench SECTIONS="switch mem"
 #                               only these sections, in this order
 #   make bench-build            build the benchmark binaries, run nothing
@@ -11,11 +11,18 @@
 # Knobs: BENCH_BUILD (release output folder, default $(BUILD)-release so a
 # debug or sanitizer build in $(BUILD) is never mixed in), BENCH_OPT
 # (default -O2 -DNDEBUG), BENCH_OUT (default bench-out), BENCH_CPU (the CPU
-# the switch benchmarks are pinned to; default the idlest one just before).
+# the switch benchmarks are pinned to; default the idlest one just before),
+# BENCH_SERVER_CPU / BENCH_CLIENT_CPU (the echo sections' pinned placement,
+# default 0 and 1), and the ECHO_* / SCALE_* variables described at the top
+# of tests/bench/section_echo.sh and section_scale.sh.
 #
 # Every tests/bench/bench_*.c is a standalone main linked with libcoronet.a;
-# bench_switch also links Boost.Context when it is installed. Binaries that
-# need more (the echo servers of issue 5) get their own rules below.
+# bench_switch also links Boost.Context when it is installed. The echo
+# sections (issue 5) also need examples/echo_server and examples/echo_client
+# (release build, same flags) and the two baseline servers, which do not use
+# coronet at all: raw_epoll_echo (plain C, Linux only) and uv_echo (libuv,
+# built only when pkg-config finds libuv; otherwise bench-build says so and
+# the sections print "libuv: skipped").
 
 ifndef CN_BENCH_MK_INCLUDED
 CN_BENCH_MK_INCLUDED := 1
@@ -50,14 +57,44 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIB_A) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -lm
 
-bench-build: $(BENCH_BIN)
+# The baselines get the library's own compiler flags (release: -O2), so the
+# comparison is between code, not between optimisation options.
+$(BUILD)/bench/raw_epoll_echo: tests/bench/raw_epoll_echo.c $(FLAGS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# Recursive (=): pkg-config is only asked when bench-build runs.
+CN_UV_OK     = $(shell $(PKG_CONFIG) --exists libuv 2>/dev/null && echo yes)
+CN_UV_CFLAGS = $(shell $(PKG_CONFIG) --cflags libuv 2>/dev/null)
+CN_UV_LIBS   = $(shell $(PKG_CONFIG) --libs libuv 2>/dev/null)
+
+$(BUILD)/bench/uv_echo: tests/bench/uv_echo.c $(FLAGS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CN_UV_CFLAGS) $(LDFLAGS) -o $@ $< $(CN_UV_LIBS)
+
+CN_ECHO_BIN := $(BUILD)/examples/echo_server $(BUILD)/examples/echo_client
+ifeq ($(OS),linux)
+  CN_ECHO_BIN += $(BUILD)/bench/raw_epoll_echo
+endif
+
+bench-build: $(BENCH_BIN) $(CN_ECHO_BIN) bench-build-uv
+
+.PHONY: bench-build-uv
+bench-build-uv:
+	@if [ "$(CN_UV_OK)" = yes ]; then \
+	  $(MAKE) --no-print-directory $(BUILD)/bench/uv_echo; \
+	else \
+	  rm -f $(BUILD)/bench/uv_echo; \
+	  echo "bench: uv_echo not built: libuv not found by pkg-config (Debian: apt-get install libuv1-dev); the echo sections will say libuv: skipped"; \
+	fi
 
 # The release build is a separate make run: BUILD and OPT decide object paths
 # and flags when the Makefile is read, so they cannot change per target.
 bench:
 	@$(MAKE) --no-print-directory BUILD='$(BENCH_BUILD)' OPT='$(BENCH_OPT)' \
 	  SAN= RUNNER= bench-build
-	@BENCH_BIN_DIR='$(BENCH_BUILD)/bench' BENCH_OUT='$(BENCH_OUT)' \
+	@BENCH_BIN_DIR='$(BENCH_BUILD)/bench' BENCH_EX_DIR='$(BENCH_BUILD)/examples' \
+	  BENCH_OUT='$(BENCH_OUT)' \
 	  BENCH_CPU='$(BENCH_CPU)' QUICK='$(QUICK)' SECTIONS='$(SECTIONS)' \
 	  CC='$(CC)' sh tests/bench/run.sh
 

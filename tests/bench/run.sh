@@ -31,7 +31,7 @@ if [ -n "$QUICK" ]; then
 	SECTION_TIMEOUT=${SECTION_TIMEOUT:-170}
 else
 	BENCH_QUICK_FLAG=
-	SECTION_TIMEOUT=${SECTION_TIMEOUT:-900}
+	SECTION_TIMEOUT=${SECTION_TIMEOUT:-1200}
 fi
 
 # The CPU that was idle the longest over the last second, from /proc/stat
@@ -72,6 +72,12 @@ machine() {
 	[ -n "$model" ] || model=$(sysctl -n machdep.cpu.brand_string 2>/dev/null || uname -m)
 	echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "machine:  $model, $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') CPUs online"
+	# The model number and the hypervisor say more than a generic name
+	# such as "Intel(R) Xeon(R) Processor" that a VM shows.
+	fam=$(sed -n 's/^cpu family[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
+	mod=$(sed -n 's/^model[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
+	hyp=$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor:[[:space:]]*//p')
+	[ -n "$fam$mod" ] && echo "cpu:      family $fam model $mod, $(sed -n 's/^cpu MHz[[:space:]]*: //p' /proc/cpuinfo | head -1) MHz${hyp:+, virtual machine ($hyp)}"
 	echo "kernel:   $(uname -sr)"
 	[ -r /proc/loadavg ] && echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (other jobs on a shared machine skew the ns figures, not the instruction counts)"
 	echo "compiler: $(${CC:-cc} --version 2>/dev/null | head -1)"
