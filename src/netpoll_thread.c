@@ -15,13 +15,34 @@
  * registration, and waiting needs no registration at all: it is a CAS on
  * the fd's wait word.
  *
+ * Batching ("don't poll ahead of a busy consumer"). After a hand-off the
+ * netpoll thread does not go straight back into the fd poller: each call
+ * would return the one or two fds that became ready since the last one, at
+ * the price of a sleep and a wake-up of this thread per call. It parks in
+ * its own wake-only poller (npp) instead, and the scheduler lets it go at
+ * the end of its next round (cn__np_kick, from the run loop), i.e. once it
+ * has drained the ring and run what the batch woke. Meanwhile readiness
+ * piles up in the kernel's ready list, so the next wait returns it all at
+ * once, as inline mode's poll after a round does. The protocol: np_parked
+ * is set *before* the batch is pushed, so the scheduler, which must dequeue
+ * that batch before it can sleep and ends a round (and kicks) after every
+ * dequeue, always sees the flag; the kick clears it by exchange and wakes
+ * npp (merged; counted in the wake system calls). The netpoll thread does
+ * not park, and polls again at once, when it kept a backlog (ring full,
+ * below), found the scheduler asleep (it had to wake it: no busy consumer to
+ * get ahead of) or pushed fewer than two promises: a lone completion is no
+ * batch worth waiting for, and parking after it would cost a kick (a wake
+ * system call) per round trip with one connection.
+ * Timers are the scheduler's, so they fire while this thread is parked;
+ * stop wakes npp as well as fdp.
+ *
  * A full ring never loses a promise: the netpoll thread keeps the rest in a
  * local backlog (linked through promise->next), raises producer_blocked and
  * retries; the scheduler, after draining, sees the flag and wakes the fd
  * poller so the netpoll thread retries at once.
  *
  * Threads: np_main runs on the netpoll thread; everything else here on the
- * scheduler thread.
+ * scheduler thread (cn__np_join also on the destroying one).
  */
 #include <errno.h>
 #include <signal.h>
@@ -71,6 +92,7 @@ static void *np_main(void *arg)
 	while (!atomic_load(&rt->np_quit)) {
 		int n = cn__poller_wait(rt->fdp, ev, CN__NP_EVENTS, -1);
 		unsigned pushed;
+		int asleep = 0;
 
 		atomic_fetch_add_explicit(&rt->st_polls, 1, memory_order_relaxed);
 		if (n < 0) {
@@ -92,6 +114,10 @@ static void *np_main(void *arg)
 				b.tail = ps[j];
 			}
 		}
+		/* Before the push (see "Batching"): whoever dequeues one
+		 * of these promises then sees the flag at its round end. */
+		if (b.head)
+			atomic_store(&rt->np_parked, 1);
 		pushed = flush(rt, &b);
 		if (b.head) {
 			atomic_fetch_add_explicit(&rt->st_ring_full, 1, memory_order_relaxed);
@@ -107,8 +133,23 @@ static void *np_main(void *arg)
 			atomic_fetch_add_explicit(&rt->st_completions, pushed,
 			                          memory_order_relaxed);
 			CN__FENCE();
-			if (atomic_load(&rt->sleeping))
+			if (atomic_load(&rt->sleeping)) {
 				cn__poller_wake(rt->sp);
+				/* It slept: no consumer to get ahead of. */
+				asleep = 1;
+			}
+		}
+		if (b.head || pushed < 2 || asleep) {
+			/* No park ("Batching"). With a backlog, fdp gets the
+			 * drain's wake.
+			 * A kick that came in between left a merged wake on
+			 * npp: the next park returns at once and re-checks. */
+			atomic_store(&rt->np_parked, 0);
+			continue;
+		}
+		while (atomic_load(&rt->np_parked) && !atomic_load(&rt->np_quit)) {
+			cn__poller_wait(rt->npp, ev, 1, -1);
+			atomic_fetch_add_explicit(&rt->st_polls, 1, memory_order_relaxed);
 		}
 	}
 	return NULL;
@@ -122,6 +163,7 @@ int cn__np_start(cn_runtime *rt)
 	ck_ring_init(&rt->ring, rt->opts.ring_size);
 	atomic_store(&rt->np_quit, 0);
 	atomic_store(&rt->producer_blocked, 0);
+	atomic_store(&rt->np_parked, 0);
 	/* The netpoll thread takes no signals: a handler (SIGINT -> stop)
 	 * belongs on the application's threads. */
 	sigfillset(&all);
@@ -140,6 +182,7 @@ void cn__np_join(cn_runtime *rt)
 {
 	atomic_store(&rt->np_quit, 1);
 	cn__poller_wake(rt->fdp);
+	cn__poller_wake(rt->npp);
 	pthread_join(rt->np_thread, NULL);
 	rt->np_started = 0;
 }
@@ -167,4 +210,12 @@ unsigned cn__np_drain(cn_runtime *rt)
 	if (atomic_load(&rt->producer_blocked) && atomic_exchange(&rt->producer_blocked, 0))
 		cn__poller_wake(rt->fdp);
 	return n;
+}
+
+void cn__np_kick(cn_runtime *rt)
+{
+	/* The plain load first: while the netpoll thread polls or hands off,
+	 * a round end costs no write to the shared line. */
+	if (atomic_load(&rt->np_parked) && atomic_exchange(&rt->np_parked, 0))
+		cn__poller_wake(rt->npp);
 }

@@ -115,6 +115,9 @@ struct cn_runtime {
 	cn__poller *fdp; /* fds; waited on by the netpoll thread (thread mode)
 			  * or the scheduler (inline mode) */
 	cn__poller *sp;  /* thread mode: the scheduler sleeps here (wake only) */
+	cn__poller *npp; /* thread mode: the netpoll thread parks here (wake
+			  * only) between a hand-off and the scheduler's next
+			  * round end (netpoll_thread.c, "Batching") */
 	cn__fdtable fds;
 	cn__timer_heap timers;
 
@@ -153,6 +156,9 @@ struct cn_runtime {
 	atomic_int stop_calls;
 	/* Scheduler sets at the end of run; netpoll thread exits. */
 	atomic_int np_quit;
+	/* Netpoll sets (before pushing the batch it will park after),
+	 * scheduler clears by exchange at a round end and then wakes npp. */
+	atomic_int np_parked;
 
 	/* Counters: the scheduler's plain, the netpoll thread's atomic. */
 	uint64_t st_spawned, st_finished, st_batches;
@@ -200,5 +206,8 @@ int cn__np_start(cn_runtime *rt);
 void cn__np_join(cn_runtime *rt);
 /* Scheduler: drains the completion ring, waking waiters; returns how many. */
 unsigned cn__np_drain(cn_runtime *rt);
+/* Scheduler, at the end of every round: lets a parked netpoll thread poll
+ * again (one merged wake of npp if it is parked, else one atomic load). */
+void cn__np_kick(cn_runtime *rt);
 
 #endif

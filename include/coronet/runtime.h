@@ -52,7 +52,8 @@ typedef struct cn_runtime_opts {
 typedef struct cn_runtime_stats {
 	uint64_t spawned, finished;   /* coroutines */
 	uint64_t completions;         /* promises handed over by the netpoll thread */
-	uint64_t wake_syscalls;       /* system calls made to wake the scheduler */
+	uint64_t wake_syscalls;       /* wake system calls: to the scheduler, and (thread
+				       * mode) to the parked netpoll thread */
 	uint64_t ring_batches;        /* non-empty drains of the completion ring */
 	uint64_t ring_full;           /* times the netpoll thread found the ring full */
 	uint64_t polls;               /* poller waits (either thread) */
