@@ -51,7 +51,9 @@ typedef struct cn_runtime_opts {
 /* Counters, for benchmarks and tests. */
 typedef struct cn_runtime_stats {
 	uint64_t spawned, finished;   /* coroutines */
-	uint64_t completions;         /* promises handed over by the netpoll thread */
+	uint64_t completions;         /* I/O readiness delivered to waiters: handed over
+				       * by the netpoll thread, or found by the
+				       * scheduler's own polls in inline mode */
 	uint64_t wake_syscalls;       /* wake system calls: to the scheduler, and (thread
 				       * mode) to the parked netpoll thread */
 	uint64_t ring_batches;        /* non-empty drains of the completion ring */
