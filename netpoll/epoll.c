@@ -10,6 +10,7 @@
  * and any signal handler may call it.
  */
 #include "poller.h"
+#include "wakeflag.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,23 +26,11 @@
 #define CN__EPOLL_BATCH 256
 
 /* A signal handler may only touch lock-free atomics. */
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the wake flag must be lock-free");
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the wake counter must be lock-free");
 
 struct cn__poller {
 	int epfd;
 	int wakefd;
-	/*
-	 * 1 from the wake that wrote to wakefd until the wait that drained it.
-	 * Producers: wake (any thread, signal handlers) sets it; consumer: the
-	 * waiting thread clears it, after draining wakefd, so a wake that
-	 * lands in between is merged into the wait that is returning anyway.
-	 * Clearing before draining could swallow a fresh eventfd write and
-	 * leave the flag at 1 over an empty eventfd: every later wake would
-	 * then be merged into nothing.
-	 */
-	atomic_uint wake_pending;
-	atomic_ullong wake_calls;
+	cn__wakeflag wake; /* in front of wakefd (wakeflag.h) */
 	struct epoll_event buf[CN__EPOLL_BATCH];
 };
 
@@ -77,8 +66,7 @@ cn__poller *cn__poller_create(void)
 	/* Level-triggered: wait drains it each time it shows up. */
 	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &e) < 0)
 		goto error3;
-	atomic_init(&p->wake_pending, 0);
-	atomic_init(&p->wake_calls, 0);
+	cn__wakeflag_init(&p->wake);
 	return p;
 
 error3:
@@ -165,9 +153,7 @@ static void cn__epoll_consume_wake(cn__poller *p)
 	/* EAGAIN (already drained) is fine: the flag is what matters. */
 	while (read(p->wakefd, &count, sizeof(count)) < 0 && errno == EINTR)
 		;
-	/* acq_rel: pairs with the waker's exchange, so whatever it published
-	 * before waking (a ring entry) is visible once this wait returns. */
-	atomic_exchange_explicit(&p->wake_pending, 0, memory_order_acq_rel);
+	cn__wakeflag_consumed(&p->wake);
 }
 
 int cn__poller_wait(cn__poller *p, cn__poll_event *ev, int max, int64_t timeout_ns)
@@ -212,23 +198,18 @@ int cn__poller_wake(cn__poller *p)
 	uint64_t one = 1;
 	ssize_t r;
 
-	/* Only the 0 -> 1 flip pays for a system call; the rest are merged. */
-	if (atomic_exchange_explicit(&p->wake_pending, 1, memory_order_acq_rel))
+	if (!cn__wakeflag_claim(&p->wake))
 		return 0;
-	atomic_fetch_add_explicit(&p->wake_calls, 1, memory_order_relaxed);
 	do
 		r = write(p->wakefd, &one, sizeof(one));
 	while (r < 0 && errno == EINTR);
 	if (r == (ssize_t)sizeof(one))
 		return 1;
-	/* Nothing was written, so nothing will clear the flag: do it here, or
-	 * every later wake would be merged into this lost one. */
-	atomic_store_explicit(&p->wake_pending, 0, memory_order_release);
+	cn__wakeflag_unclaim(&p->wake);
 	return -1;
 }
 
 uint64_t cn__poller_wake_syscalls(const cn__poller *p)
 {
-	/* C11 atomic_load does not take a pointer to const. */
-	return atomic_load_explicit((atomic_ullong *)&p->wake_calls, memory_order_relaxed);
+	return cn__wakeflag_calls(&p->wake);
 }

@@ -13,6 +13,7 @@
  * kevent(), so there a handler must not interrupt a thread inside add/del).
  */
 #include "poller.h"
+#include "wakeflag.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,8 +33,6 @@
 /* The EVFILT_USER ident; user filters have their own ident space. */
 #define CN__KQUEUE_WAKE_IDENT 0
 
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the wake flag must be lock-free");
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the wake counter must be lock-free");
 _Static_assert(sizeof(void *) >= sizeof(uint64_t), "the token travels in udata");
 
 /*
@@ -53,12 +52,9 @@ struct cn__kqueue_reg {
 
 struct cn__poller {
 	int kq;
-	/* Producers: wake (any thread, signal handlers) sets it; consumer: the
-	 * waiting thread clears it after it received the EVFILT_USER event,
-	 * which EV_CLEAR has already reset, so a wake landing in between is
-	 * merged into the wait that is returning anyway. */
-	atomic_uint wake_pending;
-	atomic_ullong wake_calls;
+	/* In front of EVFILT_USER (wakeflag.h); EV_CLEAR resets the event
+	 * when the wait receives it, which is the "drain". */
+	cn__wakeflag wake;
 	pthread_mutex_t lock;        /* guards regs and nregs */
 	struct cn__kqueue_reg *regs; /* indexed by fd */
 	size_t nregs;
@@ -93,8 +89,7 @@ cn__poller *cn__poller_create(void)
 		errno = err;
 		goto error2;
 	}
-	atomic_init(&p->wake_pending, 0);
-	atomic_init(&p->wake_calls, 0);
+	cn__wakeflag_init(&p->wake);
 	return p;
 
 error2:
@@ -325,9 +320,7 @@ int cn__poller_wait(cn__poller *p, cn__poll_event *ev, int max, int64_t timeout_
 		int err;
 
 		if (k->filter == EVFILT_USER) {
-			/* acq_rel: pairs with the waker's exchange, so what it
-			 * published before waking is visible after we return. */
-			atomic_exchange_explicit(&p->wake_pending, 0, memory_order_acq_rel);
+			cn__wakeflag_consumed(&p->wake);
 			continue;
 		}
 		bits = k->filter == EVFILT_WRITE ? CN__POLL_OUT : CN__POLL_IN;
@@ -380,21 +373,16 @@ int cn__poller_wake(cn__poller *p)
 {
 	struct kevent kev;
 
-	/* Only the 0 -> 1 flip pays for a system call; the rest are merged. */
-	if (atomic_exchange_explicit(&p->wake_pending, 1, memory_order_acq_rel))
+	if (!cn__wakeflag_claim(&p->wake))
 		return 0;
-	atomic_fetch_add_explicit(&p->wake_calls, 1, memory_order_relaxed);
 	EV_SET(&kev, CN__KQUEUE_WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
 	if (kevent(p->kq, &kev, 1, NULL, 0, NULL) == 0)
 		return 1;
-	/* Nothing was triggered, so nothing will clear the flag: do it here,
-	 * or every later wake would be merged into this lost one. */
-	atomic_store_explicit(&p->wake_pending, 0, memory_order_release);
+	cn__wakeflag_unclaim(&p->wake);
 	return -1;
 }
 
 uint64_t cn__poller_wake_syscalls(const cn__poller *p)
 {
-	/* C11 atomic_load does not take a pointer to const. */
-	return atomic_load_explicit((atomic_ullong *)&p->wake_calls, memory_order_relaxed);
+	return cn__wakeflag_calls(&p->wake);
 }
