@@ -57,28 +57,31 @@ cn__poller *cn__poller_create(void)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	/* The error ladder (libdill's): errno saved once where the failure
+	 * happens, restored once at the bottom. */
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (p->epfd < 0)
+	if (p->epfd < 0) {
+		err = errno;
 		goto error1;
+	}
 	p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->wakefd < 0)
+	if (p->wakefd < 0) {
+		err = errno;
 		goto error2;
+	}
 	/* Level-triggered: wait drains it each time it shows up. */
-	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &e) < 0)
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &e) < 0) {
+		err = errno;
 		goto error3;
+	}
 	cn__wakeflag_init(&p->wake);
 	return p;
 
 error3:
-	err = errno;
 	close(p->wakefd);
-	errno = err;
 error2:
-	err = errno;
 	close(p->epfd);
-	errno = err;
 error1:
-	err = errno;
 	free(p);
 	errno = err;
 	return NULL;

@@ -75,29 +75,30 @@ cn__poller *cn__poller_create(void)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	/* The error ladder (libdill's): errno saved once where the failure
+	 * happens, restored once at the bottom. */
 	p->kq = kqueue();
-	if (p->kq < 0)
+	if (p->kq < 0) {
+		err = errno;
 		goto error1;
+	}
 	/* macOS does not pass a kqueue to a child anyway; libkqueue's is a
 	 * plain fd that would leak into exec'd programs. Best effort. */
 	(void)fcntl(p->kq, F_SETFD, FD_CLOEXEC);
 	EV_SET(&kev, CN__KQUEUE_WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
-	if (kevent(p->kq, &kev, 1, NULL, 0, NULL) < 0)
-		goto error2;
-	err = pthread_mutex_init(&p->lock, NULL);
-	if (err) {
-		errno = err;
+	if (kevent(p->kq, &kev, 1, NULL, 0, NULL) < 0) {
+		err = errno;
 		goto error2;
 	}
+	err = pthread_mutex_init(&p->lock, NULL);
+	if (err)
+		goto error2;
 	cn__wakeflag_init(&p->wake);
 	return p;
 
 error2:
-	err = errno;
 	close(p->kq);
-	errno = err;
 error1:
-	err = errno;
 	free(p);
 	errno = err;
 	return NULL;

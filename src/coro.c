@@ -5,11 +5,12 @@
  * Threads: every function acts on the calling thread's chain of running
  * coroutines (the thread-local `current` and each coroutine's `link` to its
  * resumer). A suspended coroutine may be resumed from another thread. The
- * overflow reporter is armed by cn_coro_create() for the creating thread and
- * by cn_runtime_run() for the scheduler thread; resume does not arm it (that
- * would add a thread-local test to every switch), so a coroutine migrated to
- * a thread that neither creates coroutines nor runs a runtime overflows with
- * a bare SIGSEGV instead of a report naming it.
+ * overflow reporter (overflow.c, told the running coroutine through a
+ * callback) is armed by cn_coro_create() for the creating thread and by
+ * cn_runtime_run() for the scheduler thread (cn__coro_arm()); resume does
+ * not arm it (that would add a thread-local test to every switch), so a
+ * coroutine migrated to a thread that neither creates coroutines nor runs a
+ * runtime overflows with a bare SIGSEGV instead of a report naming it.
  *
  * Held coroutines. A coroutine spawned on a runtime belongs to its
  * scheduler while it is queued or parked on a promise: the scheduler marks
@@ -45,29 +46,18 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CN_ASAN 1
-#endif
-#if __has_feature(thread_sanitizer)
-#define CN_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(CN_ASAN)
-#define CN_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(CN_TSAN)
-#define CN_TSAN 1
-#endif
-#if defined(CN_ASAN) || defined(CN_TSAN)
+#include "base.h"
+#include "overflow.h"
+
+#if defined(CN__ASAN) || defined(CN__TSAN)
 #define CN_FIBER_HOOKS 1
 #endif
 
-#ifdef CN_ASAN
+#ifdef CN__ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
-#ifdef CN_TSAN
+#ifdef CN__TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
 
@@ -78,23 +68,23 @@
 
 struct cn_coro {
 	/* The switch reads and writes these two by offset (src/arch/). */
-	void *sp;        /* coroutine's saved sp while suspended or created */
-	void *back;      /* resumer's saved sp while the coroutine runs */
+	void *sp;   /* coroutine's saved sp while suspended or created */
+	void *back; /* resumer's saved sp while the coroutine runs */
 	/* Hot bookkeeping, same cache line. */
-	cn_coro *link;   /* the coroutine that resumed it; NULL = the thread */
-	void **out;      /* resume's value pointer, written by yield */
-	int state;       /* cn_coro_state */
+	cn_coro *link; /* the coroutine that resumed it; NULL = the thread */
+	void **out;    /* resume's value pointer, written by yield */
+	int state;     /* cn_coro_state */
 	cn_coro_fn fn;
 	void *arg;
-	void *user;      /* cn__coro_user() */
+	void *user; /* cn__coro_user() */
 	cn__stack stack;
-#ifdef CN_ASAN
+#ifdef CN__ASAN
 	const void *back_bottom; /* resumer's stack, learnt on each resume */
 	size_t back_size;
 #endif
-#ifdef CN_TSAN
-	void *fiber;             /* this coroutine's TSan fiber */
-	void *back_fiber;        /* its resumer's, set on each resume */
+#ifdef CN__TSAN
+	void *fiber;      /* this coroutine's TSan fiber */
+	void *back_fiber; /* its resumer's, set on each resume */
 #endif
 	char name[CN__NAME_MAX];
 };
@@ -103,7 +93,6 @@ _Static_assert(offsetof(struct cn_coro, sp) == 0x00, "CO_SP in src/arch/*.S");
 _Static_assert(offsetof(struct cn_coro, back) == 0x08, "CO_BACK in src/arch/*.S");
 
 /* The assembly switch (src/arch/switch_*.S). */
-#define CN__HIDDEN __attribute__((visibility("hidden")))
 CN__HIDDEN int cn__switch_in(cn_coro *co);
 CN__HIDDEN int cn__switch_out(cn_coro *co);
 CN__HIDDEN __attribute__((noreturn)) void cn__switch_exit(cn_coro *co);
@@ -119,17 +108,13 @@ static __thread cn_coro *current;
 static __thread cn_coro *current __attribute__((tls_model("initial-exec")));
 #endif
 
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define COLD __attribute__((cold, noinline))
-
 /* ---- sanitizer annotations (sanitizer builds only) --------------------- */
 
 #ifdef CN_FIBER_HOOKS
 /* Called on the resumer's side around cn__switch_in(co). */
 static void hook_resume(cn_coro *co)
 {
-#ifdef CN_TSAN
+#ifdef CN__TSAN
 	co->back_fiber = __tsan_get_current_fiber();
 	__tsan_switch_to_fiber(co->fiber, 0);
 #endif
@@ -141,7 +126,7 @@ static void hook_resume(cn_coro *co)
  * resumer's stack, to name it when co switches back. */
 static void hook_arrived(cn_coro *co, void *fake)
 {
-#ifdef CN_ASAN
+#ifdef CN__ASAN
 	__sanitizer_finish_switch_fiber(fake, &co->back_bottom, &co->back_size);
 #endif
 	(void)co;
@@ -152,26 +137,26 @@ static void hook_arrived(cn_coro *co, void *fake)
  * stack is released: nothing will come back to it). */
 static void hook_leave(cn_coro *co, void **fake, int final)
 {
-#ifdef CN_ASAN
+#ifdef CN__ASAN
 	__sanitizer_start_switch_fiber(final ? NULL : fake, co->back_bottom, co->back_size);
 #endif
-#ifdef CN_TSAN
+#ifdef CN__TSAN
 	__tsan_switch_to_fiber(co->back_fiber, 0);
 #endif
 	(void)co;
 	(void)fake;
-	(void)final;
+	(void) final;
 }
 
 static int switch_in_hooked(cn_coro *co)
 {
 	void *fake = NULL;
-#ifdef CN_ASAN
+#ifdef CN__ASAN
 	__sanitizer_start_switch_fiber(&fake, co->stack.lo, (size_t)(co->stack.hi - co->stack.lo));
 #endif
 	hook_resume(co);
 	int r = cn__switch_in(co);
-#ifdef CN_ASAN
+#ifdef CN__ASAN
 	__sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
 	(void)fake;
@@ -223,22 +208,24 @@ void cn__coro_entry(cn_coro *co)
 
 cn_coro *cn_coro_create(cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 {
-	size_t size = CN_CORO_STACK_DEFAULT;
+	size_t size = CN_CORO_STACK_DEFAULT, guard = 0;
 	const char *name = NULL;
 
 	if (opts) {
 		if (opts->stack_size)
 			size = opts->stack_size;
 		name = opts->name;
+		guard = opts->guard_size;
 	}
-	if (unlikely(!fn || size < CN_CORO_STACK_MIN || size > CN_CORO_STACK_MAX)) {
+	if (CN__UNLIKELY(!fn || size < CN_CORO_STACK_MIN || size > CN_CORO_STACK_MAX ||
+	                 guard > CN_CORO_GUARD_MAX)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if (unlikely(cn__overflow_arm() != 0))
+	if (CN__UNLIKELY(cn__coro_arm() != 0))
 		return NULL;
 	cn__stack st;
-	if (unlikely(cn__stack_alloc(size, &st) != 0))
+	if (CN__UNLIKELY(cn__stack_alloc(size, guard, &st) != 0))
 		return NULL;
 
 	/* The control block takes the top of the stack, 64-byte aligned so its
@@ -254,11 +241,11 @@ cn_coro *cn_coro_create(cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 	co->arg = arg;
 	co->user = NULL;
 	co->stack = st;
-#ifdef CN_ASAN
+#ifdef CN__ASAN
 	co->back_bottom = NULL;
 	co->back_size = 0;
 #endif
-#ifdef CN_TSAN
+#ifdef CN__TSAN
 	co->fiber = __tsan_create_fiber(0);
 	co->back_fiber = NULL;
 #endif
@@ -271,10 +258,11 @@ cn_coro *cn_coro_create(cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 			co->name[i] = name[i];
 		co->name[i] = '\0';
 	}
+	cn__stack_label(&co->stack, co->name);
 	return co;
 }
 
-static COLD int destroy_fail(const cn_coro *co)
+static CN__COLD int destroy_fail(const cn_coro *co)
 {
 	if (!co)
 		errno = EINVAL;
@@ -287,14 +275,14 @@ static COLD int destroy_fail(const cn_coro *co)
 
 int cn_coro_destroy(cn_coro *co)
 {
-	if (unlikely(!co || co->state == CN_CORO_RUNNING ||
-	             (unsigned)co->state > CN_CORO_FINISHED))
+	if (CN__UNLIKELY(!co || co->state == CN_CORO_RUNNING ||
+	                 (unsigned)co->state > CN_CORO_FINISHED))
 		return destroy_fail(co);
 	cn__stack st = co->stack;
-#ifdef CN_TSAN
+#ifdef CN__TSAN
 	__tsan_destroy_fiber(co->fiber);
 #endif
-#ifdef CN_ASAN
+#ifdef CN__ASAN
 	/* Frames discarded without returning leave their redzones poisoned;
 	 * the next coroutine to get this stack must start clean. */
 	__asan_unpoison_memory_region(st.lo, (size_t)(st.hi - st.lo));
@@ -305,7 +293,7 @@ int cn_coro_destroy(cn_coro *co)
 
 /* ---- resume / yield ----------------------------------------------------- */
 
-static COLD int resume_fail(const cn_coro *co)
+static CN__COLD int resume_fail(const cn_coro *co)
 {
 	if (!co)
 		errno = EINVAL;
@@ -320,7 +308,7 @@ static COLD int resume_fail(const cn_coro *co)
 
 int cn_coro_resume(cn_coro *co, void **value)
 {
-	if (unlikely(!co || (unsigned)co->state > CN_CORO_SUSPENDED))
+	if (CN__UNLIKELY(!co || (unsigned)co->state > CN_CORO_SUSPENDED))
 		return resume_fail(co);
 	co->link = current;
 	current = co;
@@ -332,7 +320,7 @@ int cn_coro_resume(cn_coro *co, void **value)
 	return SWITCH_IN(co);
 }
 
-static COLD int yield_fail(void)
+static CN__COLD int yield_fail(void)
 {
 	errno = EPERM;
 	return -1;
@@ -342,7 +330,7 @@ int cn_coro_yield(void *value)
 {
 	cn_coro *co = current;
 
-	if (unlikely(!co))
+	if (CN__UNLIKELY(!co))
 		return yield_fail();
 	if (co->out)
 		*co->out = value;
@@ -408,4 +396,20 @@ void cn__coro_unhold(cn_coro *co)
 const cn__stack *cn__coro_stack(const cn_coro *co)
 {
 	return &co->stack;
+}
+
+/* For the overflow reporter, from its signal handler: reads only. */
+static const cn__stack *running_stack(const char **name)
+{
+	cn_coro *co = current;
+
+	if (!co)
+		return NULL;
+	*name = co->name;
+	return &co->stack;
+}
+
+int cn__coro_arm(void)
+{
+	return cn__overflow_arm(running_stack);
 }

@@ -23,7 +23,11 @@ void cn__coro_set_user(cn_coro *co, void *user);
 void cn__coro_hold(cn_coro *co);
 void cn__coro_unhold(cn_coro *co);
 
-/* co's stack, for the overflow reporter. */
+/* co's stack. */
 const cn__stack *cn__coro_stack(const cn_coro *co);
+
+/* Arms the stack-overflow reporter for the calling thread (overflow.h),
+ * telling it how to find the running coroutine. 0, or -1 with errno. */
+int cn__coro_arm(void);
 
 #endif

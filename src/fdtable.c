@@ -1,9 +1,10 @@
 /*
- * src/fdtable.c — the two-level fd table and the wait-word transitions
+ * src/fdtable.c — the two-level fd table and every wait-word transition
  * (the states are described one by one in fdtable.h).
  *
- * Threads: cn__fd_get() and table init/free: scheduler thread only;
- * cn__fd_lookup() and cn__fd_take(): any thread.
+ * Threads: as fdtable.h says for each function: cn__fd_lookup(),
+ * cn__fd_event() and cn__fd_take() on any thread, the rest on the scheduler
+ * thread.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -88,4 +89,93 @@ int cn__fd_reclaim(cn__fdent *e, int dir, cn_promise *p)
 
 	return atomic_compare_exchange_strong_explicit(&e->wait[dir], &old, 0, memory_order_acq_rel,
 	                                               memory_order_acquire);
+}
+
+int cn__fd_event(cn__fdtable *t, const cn__poll_event *ev, cn_promise **out)
+{
+	int fd = (int)(uint32_t)ev->token;
+	uint32_t seq = (uint32_t)(ev->token >> 32);
+	cn__fdent *e = cn__fd_lookup(t, fd);
+	int n = 0;
+
+	if (!e || atomic_load_explicit(&e->seq, memory_order_acquire) != seq)
+		return 0;
+	/* Before the takes: the waiter they wake must find the error. */
+	if (ev->error)
+		cn__fd_set_error(e, seq, ev->error);
+	if ((ev->events & CN__POLL_IN) && (out[n] = cn__fd_take(e, CN__DIR_READ)))
+		n++;
+	if ((ev->events & CN__POLL_OUT) && (out[n] = cn__fd_take(e, CN__DIR_WRITE)))
+		n++;
+	return n;
+}
+
+int cn__fd_arm(cn__fdent *e, int dir)
+{
+	uintptr_t old = CN__FD_READY;
+
+	if (atomic_compare_exchange_strong(&e->wait[dir], &old, 0))
+		return 1;
+	if (old != 0) {
+		errno = EBUSY;
+		return -1;
+	}
+	return 0;
+}
+
+int cn__fd_publish(cn__fdent *e, int dir, cn_promise *p)
+{
+	uintptr_t old = 0;
+
+	/* seq_cst (release at least): the netpoll side acquires p with its
+	 * own CAS, so it sees p's set-up. */
+	if (atomic_compare_exchange_strong(&e->wait[dir], &old, (uintptr_t)p))
+		return 0;
+	/* Only READY can have appeared (the netpoll side never stores a
+	 * promise): consume it. */
+	atomic_compare_exchange_strong(&e->wait[dir], &old, 0);
+	return 1;
+}
+
+int cn__fd_retire(cn__fdent *e, cn_promise **out)
+{
+	int n = 0;
+
+	atomic_fetch_add_explicit(&e->seq, 1, memory_order_release);
+	atomic_store_explicit(&e->error, 0, memory_order_relaxed);
+	for (int dir = 0; dir < 2; dir++) {
+		uintptr_t old = atomic_load(&e->wait[dir]);
+
+		if (old > CN__FD_READY && cn__fd_reclaim(e, dir, (cn_promise *)old))
+			out[n++] = (cn_promise *)old;
+		old = CN__FD_READY;
+		atomic_compare_exchange_strong(&e->wait[dir], &old, 0);
+	}
+	return n;
+}
+
+void cn__fd_renew(cn__fdent *e)
+{
+	atomic_fetch_add_explicit(&e->seq, 1, memory_order_release);
+	atomic_store(&e->wait[CN__DIR_READ], 0);
+	atomic_store(&e->wait[CN__DIR_WRITE], 0);
+	atomic_store(&e->error, 0);
+	e->state = CN__FD_UNKNOWN;
+}
+
+int cn__fd_next_registered(cn__fdtable *t, int from)
+{
+	for (unsigned fd = from < 0 ? 0 : (unsigned)from; fd < CN__FD_MAX;) {
+		cn__fdent *c = atomic_load_explicit(&t->chunks[fd >> CN__FD_CHUNK_SHIFT],
+		                                    memory_order_relaxed);
+
+		if (!c) {
+			fd = (fd | (CN__FD_CHUNK - 1)) + 1;
+			continue;
+		}
+		if (c[fd & (CN__FD_CHUNK - 1)].state == CN__FD_REGISTERED)
+			return (int)fd;
+		fd++;
+	}
+	return -1;
 }

@@ -1,6 +1,8 @@
 /*
  * src/fdtable.h — per-runtime state of every fd used through cn_* calls, and
  * the wait words through which the netpoll side hands readiness to waiters.
+ * Every transition of a wait word is in fdtable.c, beside nothing else, so
+ * the protocol below can be checked in one place.
  *
  * Layout: a two-level table indexed by fd. The top level is a fixed array of
  * chunk pointers; a chunk of CN__FD_CHUNK entries is allocated on demand by
@@ -34,23 +36,28 @@
  *   CN__FD_READY   an edge arrived while nobody waited: the next waiter
  *                  retries its syscall at once instead of parking;
  *   a cn_promise*  that promise's coroutine waits for an edge.
- * Transitions:
- *   waiter (scheduler, after EAGAIN): CAS READY->0 wins => retry the
- *     syscall; else CAS 0->promise and park (losing to READY => retry);
- *   netpoll side, on an event for a direction: loop { old = load;
- *     old == READY => done; new = (old == 0) ? READY : 0; CAS(old, new) wins
- *     => if old was a promise, the caller now owns it: fulfil and hand over };
- *   deadline or cn_close (scheduler): CAS promise->0 wins => the scheduler
- *     owns it and fulfils it with ETIMEDOUT / ECANCELED; loses => the netpoll
- *     thread took it and it is on its way through the completion ring: do
- *     nothing; the waiter retries, and the I/O call re-checks its deadline
- *     and the entry's seq, so it fails with ETIMEDOUT or ECANCELED and never
- *     touches a reused fd.
+ * Transitions (function names in brackets):
+ *   waiter (scheduler, after EAGAIN) [cn__fd_arm, cn__fd_publish]: CAS
+ *     READY->0 wins => retry the syscall; else CAS 0->promise and park
+ *     (losing to READY => consume it and retry);
+ *   netpoll side, on an event for a direction [cn__fd_take, from
+ *     cn__fd_event]: loop { old = load; old == READY => done; new = (old ==
+ *     0) ? READY : 0; CAS(old, new) wins => if old was a promise, the caller
+ *     now owns it: fulfil and hand over };
+ *   deadline or cn_close (scheduler) [cn__fd_reclaim, cn__fd_retire]: CAS
+ *     promise->0 wins => the scheduler owns it and fulfils it with ETIMEDOUT
+ *     / ECANCELED; loses => the netpoll thread took it and it is on its way
+ *     through the completion ring: do nothing; the waiter retries, and the
+ *     I/O call re-checks its deadline and the entry's seq, so it fails with
+ *     ETIMEDOUT or ECANCELED and never touches a reused fd;
+ *   a new life for the fd number [cn__fd_retire at cn_close, cn__fd_renew
+ *     for an accepted fd]: seq bumped first, then the words emptied.
  * No wake-up can be lost: an edge either finds a promise (and wakes it) or
  * leaves READY behind for the next waiter.
  *
- * Threads: lookup-or-create, state, sock and seq writes, cn__fd_take_error():
- * scheduler thread only. cn__fd_lookup(), seq reads, cn__fd_take() and
+ * Threads: lookup-or-create, state, sock and seq writes, cn__fd_take_error(),
+ * the waiter's and close's transitions: scheduler thread only.
+ * cn__fd_lookup(), seq reads, cn__fd_event(), cn__fd_take() and
  * cn__fd_set_error(): any thread (the netpoll thread in thread mode).
  */
 #ifndef CORONET_FDTABLE_H
@@ -60,6 +67,7 @@
 #include <stdint.h>
 
 #include "coronet/promise.h"
+#include "poller.h"
 
 #define CN__FD_CHUNK_SHIFT 10
 #define CN__FD_CHUNK (1u << CN__FD_CHUNK_SHIFT) /* entries per chunk */
@@ -138,5 +146,44 @@ cn_promise *cn__fd_take(cn__fdent *e, int dir);
  * if the scheduler now owns p, 0 if the netpoll side took it first.
  */
 int cn__fd_reclaim(cn__fdent *e, int dir, cn_promise *p);
+
+/*
+ * One poller event (any thread): drops it if it is stale (its seq is not the
+ * entry's: the fd was closed, maybe reused), records the fd's pending error
+ * if it carries one, then takes the promises whose directions fired. Returns
+ * how many it stored into out[0..1]; the caller now owns them (records and
+ * hands them over).
+ */
+int cn__fd_event(cn__fdtable *t, const cn__poll_event *ev, cn_promise **out);
+
+/*
+ * The waiter's first step after EAGAIN in direction dir: 1 if an edge was
+ * pending (consumed: retry the syscall now), 0 if the word is empty (set up
+ * a promise and cn__fd_publish() it), -1 with EBUSY if another coroutine
+ * waits in that direction.
+ */
+int cn__fd_arm(cn__fdent *e, int dir);
+
+/*
+ * Publishes p (fully set up: from here the netpoll side may own and write
+ * it) as dir's waiter: 0 if it now waits, 1 if an edge came in between
+ * (consumed; p was not published: retry the syscall).
+ */
+int cn__fd_publish(cn__fdent *e, int dir, cn_promise *p);
+
+/*
+ * cn_close's transition: a new seq (events queued for the old life are
+ * stale from here on), no pending error, pending edges dropped, and every
+ * waiting promise the scheduler could reclaim stored in out[] (the caller
+ * settles them with ECANCELED). Returns how many.
+ */
+int cn__fd_retire(cn__fdent *e, cn_promise **out);
+
+/* A fresh life for an fd number the kernel handed out again (cn_accept):
+ * new seq, empty words, no error, state unknown. No promise may wait. */
+void cn__fd_renew(cn__fdent *e);
+
+/* The first fd >= from in state CN__FD_REGISTERED, or -1. Scheduler only. */
+int cn__fd_next_registered(cn__fdtable *t, int from);
 
 #endif

@@ -5,9 +5,14 @@
  * SIGBUS on some systems). The handler cannot run on the stack that just
  * overflowed, so each thread that creates coroutines gets an alternate signal
  * stack, and the handler is installed with SA_ONSTACK. When the faulting
- * address lies in the guard of the coroutine running on this thread, it
- * writes one line to stderr with write(2) only (the handler may interrupt
- * malloc or stdio, so nothing else is safe) and aborts. Any other fault is
+ * address lies in the guard of any coroutine stack (slab.c's registry knows
+ * them all, and each stack's owner name), it writes one line to stderr with
+ * write(2) only (the handler may interrupt malloc or stdio, so nothing else
+ * is safe) and aborts. The culprit is the coroutine running on the faulting
+ * thread, which coro.c tells through the callback it arms us with (this file
+ * stays below coro.c): usually the guard's owner, but a frame larger than
+ * the guard can jump its own guard and land in a neighbour's; the line then
+ * names both. Any other fault is
  * not ours: it goes to the handler that was installed before us, or, when
  * that was the default action, the default action is put back and the
  * handler returns, so the faulting instruction runs again and the process
@@ -17,11 +22,12 @@
  * installed once per process, the alternate stack once per thread and freed
  * when the thread exits.
  */
-#include "stack.h"
+#include "overflow.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,7 +35,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "coro_internal.h"
+#include "slab.h"
 
 /* Larger than MINSIGSTKSZ by far: sanitizer runtimes run their own code on
  * this stack when they chain from our handler. */
@@ -41,6 +47,8 @@ static pthread_key_t altstack_key;
 static struct sigaction prev_segv, prev_bus;
 
 static _Thread_local bool armed;
+/* Set once, before the handler is installed; read by the handler. */
+static const cn__stack *(*_Atomic running)(const char **name);
 
 static char *fmt_uint(char *end, size_t v)
 {
@@ -51,33 +59,48 @@ static char *fmt_uint(char *end, size_t v)
 	return end;
 }
 
-static void report(const cn_coro *co)
+static char *put(char *p, const char *s, size_t max)
 {
-	static const char pre[] = "coronet: coroutine '";
-	static const char mid[] = "' overflowed its ";
-	static const char post[] = "-byte stack\n";
-	const char *name = cn_coro_name(co);
-	char buf[160], num[24];
-	char *p = buf, *n;
-	size_t len;
+	/* Byte by byte, bounded: label names end at their NUL (31 bytes). */
+	for (size_t i = 0; i < max && s[i]; i++)
+		*p++ = s[i];
+	return p;
+}
 
-	if (!name)
-		name = "coro";
-	memcpy(p, pre, sizeof(pre) - 1);
-	p += sizeof(pre) - 1;
-	/* The loop stops at the name's NUL first: cppcheck pairs the bound
-	 * with the 5-byte "coro" default and sees an overrun that cannot be. */
-	// cppcheck-suppress arrayIndexOutOfBoundsCond
-	for (len = 0; len < 63 && name[len]; len++)
-		*p++ = name[len];
-	memcpy(p, mid, sizeof(mid) - 1);
-	p += sizeof(mid) - 1;
-	n = fmt_uint(num + sizeof(num), cn_coro_stack_size(co));
-	len = (size_t)(num + sizeof(num) - n);
-	memcpy(p, n, len);
-	p += len;
-	memcpy(p, post, sizeof(post) - 1);
-	p += sizeof(post) - 1;
+static const char *name_or(const char *label)
+{
+	return label ? label : "coro";
+}
+
+/* run: the stack of the coroutine that ran (NULL if none did), guard: the
+ * stack whose guard was hit. */
+static void report(const cn__stack *run, const char *run_name, const cn__stack *guard,
+                   const char *guard_name)
+{
+	const cn__stack *who = run ? run : guard;
+	char buf[256], num[24];
+	char *p = buf, *n;
+
+	if (run) {
+		p = put(p, "coronet: coroutine '", 32);
+		p = put(p, name_or(run_name), 63);
+		p = put(p, "' overflowed its ", 32);
+	} else {
+		p = put(p, "coronet: a fault outside any coroutine hit the guard of coroutine '",
+		        80);
+		p = put(p, guard_name, 63);
+		p = put(p, "', ", 4);
+	}
+	n = fmt_uint(num + sizeof(num), (size_t)(who->hi - who->lo));
+	p = put(p, n, (size_t)(num + sizeof(num) - n));
+	p = put(p, "-byte stack", 32);
+	if (run && run->lo != guard->lo) {
+		p = put(p, " (a frame larger than its guard jumped into the guard of coroutine '",
+		        80);
+		p = put(p, name_or(guard_name), 63);
+		p = put(p, "')", 4);
+	}
+	*p++ = '\n';
 	/* One write, so the line is not interleaved with other output; a short
 	 * write to a terminal or pipe is not worth looping over when aborting. */
 	if (write(STDERR_FILENO, buf, (size_t)(p - buf)) < 0)
@@ -107,14 +130,18 @@ static void chain(int sig, siginfo_t *si, void *uc)
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
-	cn_coro *co = cn_coro_current();
+	cn__stack g;
+	const char *gname;
+	int in_guard;
 
-	if (co && si) {
-		const cn__stack *st = cn__coro_stack(co);
-		const char *a = si->si_addr;
+	if (si && cn__slab_find(si->si_addr, &g, &in_guard, &gname) && in_guard) {
+		const char *rname = NULL;
+		const cn__stack *run = running ? running(&rname) : NULL;
 
-		if (st && st->guard && a >= st->guard && a < st->lo) {
-			report(co);
+		/* A stack no coroutine owns, hit while none runs, is some
+		 * other code's business (tests carve raw stacks). */
+		if (run || gname) {
+			report(run, rname, &g, gname);
 			abort();
 		}
 	}
@@ -183,12 +210,13 @@ static int altstack_make(void)
 	return 0;
 }
 
-int cn__overflow_arm(void)
+int cn__overflow_arm(const cn__stack *(*run)(const char **name))
 {
 	int err;
 
 	if (armed)
 		return 0;
+	atomic_store(&running, run);
 	pthread_once(&install_once, install);
 	if (install_err) {
 		errno = install_err;

@@ -1,21 +1,22 @@
 /*
- * src/promise.c — user-visible promises: init, fulfil, await.
+ * src/promise.c — promises: init, fulfil, await, and the one settle that
+ * every outcome goes through (promise_internal.h).
  *
- * A promise has at most one waiter (EBUSY for a second one): the waiter is
- * a parked task, and one link is all the scheduler needs to make it
- * runnable again, with no allocation per wait. Fulfil records the outcome
- * and pushes the waiter on the run queue; it runs after the fulfiller next
- * yields, so fulfil never switches stacks under its caller.
+ * A promise has at most one waiter (EBUSY for a second one): one link is
+ * all a scheduler needs to make it runnable again, with no allocation per
+ * wait. Settling records the outcome and asks the waiter's scheduler,
+ * through the waiter's ops, to make it runnable; it runs after the settler
+ * next yields, so fulfil never switches stacks under its caller.
  *
- * Threads: scheduler thread only (see promise.h). The netpoll thread never
- * calls these: it marks I/O promises fulfilled and hands them over through
- * the completion ring (netpoll_thread.c).
+ * Threads: the waiter's scheduler thread only (see promise.h). The netpoll
+ * thread never calls these: it records I/O outcomes with
+ * cn__promise_record() and hands the promises over its completion ring.
  */
 #include <errno.h>
 #include <stddef.h>
 
 #include "coro_internal.h"
-#include "sched.h"
+#include "promise_internal.h"
 
 int cn_promise_init(cn_promise *p)
 {
@@ -32,9 +33,37 @@ int cn_promise_init(cn_promise *p)
 	return 0;
 }
 
+static cn__waiter *waiter_of(const cn_promise *p)
+{
+	return p->waiter ? cn__coro_user(p->waiter) : NULL;
+}
+
+void cn__promise_settle(cn_promise *p, ssize_t result, int err)
+{
+	cn__waiter *w = waiter_of(p);
+
+	cn__promise_record(p, result, err);
+	if (w)
+		w->ops->wake(w, p);
+}
+
+cn__waiter *cn__waiter_current(void)
+{
+	cn_coro *co = cn_coro_current();
+	cn__waiter *w = co ? cn__coro_user(co) : NULL;
+
+	/* A plain coroutine nested inside a runtime coroutine has no waiter:
+	 * a yield from it would go to its resumer, not to a scheduler. */
+	if (!w || !w->ops->here(w)) {
+		errno = EPERM;
+		return NULL;
+	}
+	return w;
+}
+
 int cn_promise_fulfil(cn_promise *p, ssize_t result, int err)
 {
-	cn_runtime *rt = cn__sched_runtime();
+	cn__waiter *w;
 
 	if (!p || err < 0) {
 		errno = EINVAL;
@@ -44,20 +73,13 @@ int cn_promise_fulfil(cn_promise *p, ssize_t result, int err)
 		errno = EALREADY;
 		return -1;
 	}
-	if (p->waiter) {
-		cn__task *t = cn__coro_user(p->waiter);
-
-		/* Only the waiter's scheduler thread may touch its run queue. */
-		if (!t || !rt || t->rt != rt) {
-			errno = EPERM;
-			return -1;
-		}
-		cn__promise_complete(rt, p, result, err);
-		return 0;
+	w = waiter_of(p);
+	/* Only the waiter's scheduler thread may touch its run queue. */
+	if (p->waiter && (!w || !w->ops->here(w))) {
+		errno = EPERM;
+		return -1;
 	}
-	p->result = err ? -1 : result;
-	p->err = err;
-	p->state = CN_PROMISE_FULFILLED;
+	cn__promise_settle(p, result, err);
 	return 0;
 }
 
@@ -72,14 +94,15 @@ static ssize_t outcome(const cn_promise *p)
 
 ssize_t cn_promise_await(cn_promise *p)
 {
-	cn__task *t;
+	cn__waiter *w;
+	int err;
 
 	if (!p) {
 		errno = EINVAL;
 		return -1;
 	}
-	t = cn__task_current();
-	if (!t)
+	w = cn__waiter_current();
+	if (!w)
 		return -1;
 	if (p->state == CN_PROMISE_FULFILLED)
 		return outcome(p);
@@ -87,16 +110,10 @@ ssize_t cn_promise_await(cn_promise *p)
 		errno = EBUSY;
 		return -1;
 	}
-	if (atomic_load(&t->rt->stopping)) {
-		errno = ECANCELED;
-		return -1;
-	}
-	p->waiter = t->co;
-	t->waiting = p;
-	cn__task_wait(t, p);
-	if (t->cancelled) {
-		t->cancelled = 0;
-		errno = ECANCELED;
+	p->waiter = cn_coro_current();
+	err = w->ops->wait(w, p);
+	if (err) {
+		errno = err;
 		return -1;
 	}
 	return outcome(p);

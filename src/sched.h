@@ -1,106 +1,53 @@
 /*
- * src/sched.h — the runtime's insides, shared by sched.c (run loop, spawn,
- * stop), promise.c, io.c, timer users and netpoll_thread.c (thread mode's
- * netpoll thread and the completion ring).
+ * src/sched.h — one scheduler: its tasks, run queue, parked list, timers,
+ * and the consumer side of its completion ring; plus the waits (on time or
+ * an fd) that coroutines park in.
  *
- * Who owns what: the runtime, its tasks, run queue, parked list, timers and
- * every promise belong to the scheduler thread (the one in cn_runtime_run).
- * The netpoll thread touches only: the fd table (lookup, seq, wait words),
- * the fd poller (wait), a promise between taking it out of a wait word and
- * pushing it onto the completion ring, the ring's producer side, and the
- * atomics marked "netpoll" below.
+ * A scheduler is distinct from the runtime that owns it (runtime.c): the
+ * runtime holds the fd table, the fd poller and the netpoll thread, and
+ * points each scheduler at them. Today a runtime has one scheduler; the
+ * struct is shaped so that N of them can share one runtime.
+ *
+ * Who owns what: a scheduler, its tasks, run queue, parked list, timers and
+ * the promises its coroutines wait on belong to its thread (the one that
+ * runs cn__sched_run). Other threads touch only: `stopping` (cn__sched_stop,
+ * async-signal-safe) and, for the netpoll thread, the completion ring's
+ * producer side (handoff.h) and fd wait words (fdtable.h).
  */
 #ifndef CORONET_SCHED_H
 #define CORONET_SCHED_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include <ck_ring.h>
-
 #include "coronet/coro.h"
-#include "coronet/promise.h"
+#include "coronet/io.h"
 #include "coronet/runtime.h"
 #include "fdtable.h"
+#include "handoff.h"
 #include "poller.h"
+#include "promise_internal.h"
 #include "timer.h"
 
-/* ThreadSanitizer cannot see ck_pr's inline assembly, so the ring hand-off
- * is annotated: release the promise before enqueue, acquire it after
- * dequeue, and hide the ring's own slot accesses (synchronised by ck's
- * indices, invisible to TSan) from it. */
-#if defined(__SANITIZE_THREAD__)
-#define CN__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CN__TSAN 1
-#endif
-#endif
-#ifdef CN__TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-void AnnotateIgnoreReadsBegin(const char *file, int line);
-void AnnotateIgnoreReadsEnd(const char *file, int line);
-void AnnotateIgnoreWritesBegin(const char *file, int line);
-void AnnotateIgnoreWritesEnd(const char *file, int line);
-#define CN__TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
-#define CN__TSAN_RELEASE(p) __tsan_release((void *)(p))
-#define CN__TSAN_IGNORE_BEGIN()                                \
-	do {                                                   \
-		AnnotateIgnoreReadsBegin(__FILE__, __LINE__);  \
-		AnnotateIgnoreWritesBegin(__FILE__, __LINE__); \
-	} while (0)
-#define CN__TSAN_IGNORE_END()                                \
-	do {                                                 \
-		AnnotateIgnoreWritesEnd(__FILE__, __LINE__); \
-		AnnotateIgnoreReadsEnd(__FILE__, __LINE__);  \
-	} while (0)
-#else
-#define CN__TSAN_ACQUIRE(p) ((void)(p))
-#define CN__TSAN_RELEASE(p) ((void)(p))
-#define CN__TSAN_IGNORE_BEGIN() ((void)0)
-#define CN__TSAN_IGNORE_END() ((void)0)
-#endif
+typedef struct cn__sched cn__sched;
 
-/* A full fence for the two Dekker pairs (sleeping/ring, producer_blocked/
- * ring). TSan does not model fences (gcc warns -Wtsan), so TSan builds use a
- * seq_cst read-modify-write on a dummy word instead: a full barrier on the
- * hardware, and an operation TSan understands. */
-#ifdef CN__TSAN
-extern atomic_int cn__fence_word;
-#define CN__FENCE() ((void)atomic_fetch_add(&cn__fence_word, 0))
-#else
-#define CN__FENCE() atomic_thread_fence(memory_order_seq_cst)
-#endif
-
-enum { CN__RT_IDLE = 0, CN__RT_STARTING = 1, CN__RT_RUNNING = 2 };
-
-/* A hint to the CPU that we spin: lets a sibling hyper-thread run and
- * saves power (x86 pause, arm64 yield). */
-#if defined(__x86_64__) || defined(__i386__)
-#define CN__CPU_RELAX() __builtin_ia32_pause()
-#elif defined(__aarch64__) || defined(__arm__)
-#define CN__CPU_RELAX() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define CN__CPU_RELAX() atomic_signal_fence(memory_order_seq_cst)
-#endif
-
-/* One per spawned coroutine; attached with cn__coro_set_user(). While it is
- * queued or parked its coroutine is held (coro_internal.h), so a user's
- * cn_coro_resume() on it fails with EPERM. */
+/* One per spawned coroutine; its coroutine's owner data (cn__coro_user()
+ * points at w). While it is queued or parked its coroutine is held
+ * (coro_internal.h), so a user's cn_coro_resume() on it fails with EPERM. */
 typedef struct cn__task {
+	cn__waiter w; /* first: what promises ask */
 	cn_coro *co;
-	cn_runtime *rt;
+	cn__sched *s;
 	struct cn__task *next;                  /* run queue link */
 	struct cn__task *park_prev, *park_next; /* parked list links */
 	cn_promise *waiting;                    /* the promise it yields/waits on */
 	int parked;                             /* on the parked list */
-	int cancelled;                          /* resumed by stop, not by fulfil */
+	int cancelled;                          /* resumed by stop, not by a settle */
 } cn__task;
 
-/* What a runtime-made promise waits for; promise->priv points here. A user
- * promise has priv == NULL. Lives on the waiting coroutine's stack. */
+/* A runtime-made wait: its promise (p.priv points back here; a user's own
+ * promise has priv NULL), the timer of its deadline, and for an fd wait the
+ * entry and direction. Lives on the waiting coroutine's stack. */
 enum { CN__WAIT_SLEEP = 1, CN__WAIT_FD = 2 };
 typedef struct cn__wait {
 	cn_promise p;
@@ -110,104 +57,93 @@ typedef struct cn__wait {
 	int dir;
 } cn__wait;
 
-struct cn_runtime {
-	cn_runtime_opts opts;
-	cn__poller *fdp; /* fds; waited on by the netpoll thread (thread mode)
-			  * or the scheduler (inline mode) */
-	cn__poller *sp;  /* thread mode: the scheduler sleeps here (wake only) */
-	cn__poller *npp; /* thread mode: the netpoll thread parks here (wake
-			  * only) between a hand-off and the scheduler's next
-			  * round end (netpoll_thread.c, "Batching") */
-	cn__fdtable fds;
-	cn__timer_heap timers;
+struct cn__sched {
+	cn_runtime *rt; /* the owner; opaque here */
+	cn_netpoll_mode mode;
+	cn__fdtable *fds;  /* the runtime's */
+	cn__poller *fdp;   /* the runtime's fd poller: inline mode waits in it */
+	cn__handoff *ho;   /* thread mode: this scheduler's ring; NULL inline */
+	size_t stack_size; /* default for spawned coroutines, 0 = coro.h's */
 
-	/* Scheduler only. */
+	/* This scheduler's thread only. */
+	cn__timer_heap timers;
 	cn__task *runq_head, *runq_tail;
 	cn__task *parked;
 	uint64_t live; /* spawned and not finished */
-	int64_t spin_ns; /* thread mode: spin before sleeping (sched.c) */
 	uint64_t nparked;
+	int64_t spin_ns; /* thread mode: spin before sleeping (idle.c) */
+	unsigned rounds;
 	int cancelled_all;
-	pthread_t thread; /* the scheduler thread while running */
-	/* CN__RT_*. cn_runtime_run() claims rt by CAS IDLE -> STARTING (one
-	 * winner among racing threads), writes `thread`, then stores RUNNING
-	 * (release); any thread reads it (acquire) to refuse cn_spawn(),
-	 * stats and destroy from the wrong thread with EPERM / EBUSY. */
-	atomic_int running;
+	uint64_t st_spawned, st_finished, st_polls, st_completions;
 
-	/* The completion ring. Producer: the netpoll thread
-	 * (ck_ring_enqueue_spsc); consumer: the scheduler thread
-	 * (ck_ring_dequeue_spsc). opts.ring_size slots. */
-	ck_ring_t ring;
-	ck_ring_buffer_t *ring_buf;
-	pthread_t np_thread;
-	int np_started;
-
-	/* Scheduler sets, netpoll reads: 1 while the scheduler is (about to
-	 * be) blocked in sp; seq_cst on both sides (Dekker with the ring). */
-	atomic_int sleeping;
-	/* Netpoll sets when the ring was full and it kept promises back;
-	 * scheduler clears it after draining and wakes fdp. */
-	atomic_int producer_blocked;
-	/* Any thread / signal handler sets; scheduler reads. */
+	/* Any thread or signal handler sets (cn__sched_stop); this
+	 * scheduler's thread reads and, when a run begins, clears it. */
 	atomic_int stopping;
-	/* cn_runtime_stop() calls in progress (any thread); destroy waits for
-	 * 0, so a stop that made run return is done with rt before rt goes. */
-	atomic_int stop_calls;
-	/* Scheduler sets at the end of run; netpoll thread exits. */
-	atomic_int np_quit;
-	/* Netpoll sets (before pushing the batch it will park after),
-	 * scheduler clears by exchange at a round end and then wakes npp. */
-	atomic_int np_parked;
-
-	/* Counters: the scheduler's plain, the netpoll thread's atomic. */
-	uint64_t st_spawned, st_finished, st_batches;
-	_Atomic uint64_t st_completions, st_ring_full, st_polls;
 };
 
-/* The runtime whose scheduler loop runs on this thread, or NULL. */
-cn_runtime *cn__sched_runtime(void);
+/* Sets s up (fds, fdp: the runtime's; ho: its ring in thread mode, else
+ * NULL). Cannot fail. */
+void cn__sched_init(cn__sched *s, cn_runtime *rt, cn_netpoll_mode mode, cn__fdtable *fds,
+                    cn__poller *fdp, cn__handoff *ho);
 
-/* The calling coroutine's task if it runs on a running runtime on this
- * thread; NULL with errno EPERM otherwise. */
-cn__task *cn__task_current(void);
+/* Destroys every task left (spawned but never run, or cut off); s must not
+ * be running. */
+void cn__sched_free(cn__sched *s);
 
-/* Parks the calling task on p: the caller set p->waiter = t->co and
- * t->waiting = p first (for fd waits, before publishing p in a wait word, so
- * the scheduler never reads a promise the netpoll thread may be writing).
- * Yields p; returns when made runnable, with p->waiter and t->waiting reset. */
-void cn__task_wait(cn__task *t, cn_promise *p);
+/* Creates a coroutine for fn(arg) (opts as cn_coro_create; stack size 0 =
+ * s's default) and queues it. 0, or -1 with errno (cn_coro_create's).
+ * s's thread, or any thread while s does not run. */
+int cn__sched_spawn(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts);
 
-/* Records the outcome of p and makes its waiter runnable. Scheduler only. */
-void cn__promise_complete(cn_runtime *rt, cn_promise *p, ssize_t result, int err);
+/* Runs s on the calling thread until no task is left. */
+void cn__sched_run(cn__sched *s);
 
-/* Makes p's parked waiter runnable (p's outcome was recorded already, e.g.
- * by the netpoll thread). Scheduler only. */
-void cn__promise_wake(cn_runtime *rt, cn_promise *p);
+/* Asks s to stop: every wait fails with ECANCELED from now on. Any thread,
+ * async-signal-safe (atomics and a poller wake only). */
+void cn__sched_stop(cn__sched *s);
 
-/* Handles one poller event (either thread): records the fd's pending error
- * if the event carries one, then takes the promises whose directions fired. Returns how many it stored into out[0..1]; the caller
- * fulfils/hands them over. */
-int cn__fd_event(cn_runtime *rt, const cn__poll_event *ev, cn_promise **out);
-
-/* The timer callback of a cn__wait (sleep: fulfil; fd: reclaim, ETIMEDOUT). */
-void cn__wait_timer_fire(cn__timer *tm, void *ctx);
-
-/* Marks p fulfilled by readiness (result 0): the netpoll side's fulfil. */
-static inline void cn__promise_ready(cn_promise *p)
+/* Whether a stop came that s has not handled yet (its waiters are still
+ * to be cancelled). s's thread. */
+static inline int cn__sched_stop_pending(const cn__sched *s)
 {
-	p->err = 0;
-	p->result = 0;
-	p->state = CN_PROMISE_FULFILLED;
+	return atomic_load_explicit(&s->stopping, memory_order_relaxed) && !s->cancelled_all;
 }
 
-/* Thread mode (netpoll_thread.c). */
-int cn__np_start(cn_runtime *rt);
-void cn__np_join(cn_runtime *rt);
-/* Scheduler: drains the completion ring, waking waiters; returns how many. */
-unsigned cn__np_drain(cn_runtime *rt);
-/* Scheduler, at the end of every round: lets a parked netpoll thread poll
- * again (one merged wake of npp if it is parked, else one atomic load). */
-void cn__np_kick(cn_runtime *rt);
+/* The scheduler running on this thread, or NULL. */
+cn__sched *cn__sched_here(void);
+
+/* The calling coroutine's task if it runs on its scheduler's thread; NULL
+ * with errno EPERM otherwise. */
+cn__task *cn__task_current(void);
+
+/* Whether t's wait must end at once: its scheduler stops. */
+static inline int cn__task_stopping(const cn__task *t)
+{
+	return atomic_load_explicit(&t->s->stopping, memory_order_relaxed);
+}
+
+/*
+ * The three steps of a runtime-made wait by the calling task t.
+ * begin: sets w up (kind, fd entry and direction for CN__WAIT_FD, deadline
+ *   or CN_NO_DEADLINE; for a sleep the deadline is required) with t as its
+ *   waiter; 0, or -1 with ENOMEM (timer heap).
+ * abandon: undoes begin when the wait is not needed after all (an fd wait
+ *   whose publish lost to an edge).
+ * park: parks t until w's promise is settled (by readiness, its deadline or
+ *   a stop); returns the errno value it was settled with (0: success).
+ */
+int cn__wait_begin(cn__task *t, cn__wait *w, int kind, cn__fdent *e, int dir, int64_t deadline);
+void cn__wait_abandon(cn__task *t, cn__wait *w);
+int cn__wait_park(cn__task *t, cn__wait *w);
+
+/* What a scheduler does with nothing to run (idle.c). Each returns without
+ * waking anyone: the run loop drains and wakes. */
+/* Thread mode: spins, then sleeps in its ring's consumer poller until the
+ * netpoll thread, a timer or a stop wakes it. */
+void cn__idle_sleep(cn__sched *s);
+/* Inline mode: waits up to timeout ns (-1: no limit, 0: just looks) in the
+ * fd poller; returns the promises the events released, recorded, linked
+ * through ->next. */
+cn_promise *cn__idle_poll(cn__sched *s, int64_t timeout);
 
 #endif

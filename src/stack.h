@@ -1,5 +1,6 @@
 /*
- * src/stack.h — guarded coroutine stacks and the stack-overflow reporter.
+ * src/stack.h — guarded coroutine stacks, with a per-thread cache in front
+ * of the slabs they are carved from (slab.c).
  *
  * Stacks are carved from mmap'd slabs (many stacks per mapping, so a million
  * stacks do not hit vm.max_map_count), page aligned, each with a guard page
@@ -10,7 +11,8 @@
  * Threads: every function acts on the calling thread's cache; a stack may be
  * freed by a different thread than the one that allocated it.
  *
- * Guard size: CN__STACK_GUARD bytes (at least one page). Stacks in a slab are
+ * Guard size: CN__STACK_GUARD bytes by default (at least one page; the
+ * caller may ask for more, coronet/coro.h). Stacks in a slab are
  * adjacent, so a single guard page only stops frames that touch memory page
  * by page; a function with a large frame (a 16 KiB local buffer, compiled
  * without -fstack-clash-protection) can step over one page and write into
@@ -32,7 +34,9 @@
 
 #include <stddef.h>
 
-#define CN__STACK_GUARD ((size_t)64 * 1024)
+#include "coronet/coro.h"
+
+#define CN__STACK_GUARD CN_CORO_GUARD_DEFAULT
 
 typedef struct cn__stack {
 	char *lo;    /* lowest usable byte; the guard lies just below */
@@ -47,15 +51,21 @@ enum cn__guard_method {
 };
 
 /*
- * Gives st a stack with at least size usable bytes (rounded up to pages).
- * Returns 0, or -1 with errno: EINVAL size outside
- * CN_CORO_STACK_MIN..CN_CORO_STACK_MAX; ENOMEM no address space, or no guard
- * page could be installed (never hands out an unguarded stack).
+ * Gives st a stack with at least size usable bytes (rounded up to pages)
+ * and a guard of at least guard bytes below it (rounded up to pages; 0 =
+ * CN__STACK_GUARD). Returns 0, or -1 with errno: EINVAL size outside
+ * CN_CORO_STACK_MIN..CN_CORO_STACK_MAX or guard above CN_CORO_GUARD_MAX;
+ * ENOMEM no address space, or no guard could be installed (never hands out
+ * an unguarded stack).
  */
-int cn__stack_alloc(size_t size, cn__stack *st);
+int cn__stack_alloc(size_t size, size_t guard, cn__stack *st);
 
 /* Returns st's stack to this thread's cache (or to the kernel). */
 void cn__stack_free(cn__stack *st);
+
+/* Names st's owner for the overflow reporter (label must outlive st's
+ * use; NULL = none). The owning thread only. */
+void cn__stack_label(const cn__stack *st, const char *label);
 
 /* Which guard method this process uses (decided at first allocation). */
 int cn__stack_guard_method(void);
@@ -78,16 +88,5 @@ int cn__stack_set_guard_method(int method);
 unsigned long cn__stack_syscalls(void);
 size_t cn__stack_cached(void);
 void cn__stack_cache_flush(void);
-
-/*
- * Arms the overflow reporter for the calling thread: a SIGSEGV/SIGBUS
- * handler (installed once per process, chaining to any previous handler for
- * faults that are not coroutine stack overflows) running on this thread's
- * alternate signal stack (made once per thread). A fault inside the running
- * coroutine's guard region prints
- *   coronet: coroutine 'NAME' overflowed its N-byte stack
- * on stderr and aborts. Returns 0, or -1 with errno.
- */
-int cn__overflow_arm(void);
 
 #endif

@@ -19,17 +19,10 @@
 
 #include <cmocka.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 #include "coronet/coro.h"
 #include "coro_internal.h"
+#include "helpers/cn_test.h"
 
 /* ---- ping-pong ---------------------------------------------------------- */
 
@@ -510,7 +503,7 @@ static int get_round(void)
  * so there only the registers themselves are checked. */
 static int rounding_works_up(void)
 {
-	if (RUNNING_ON_VALGRIND)
+	if (cn_test_valgrind())
 		return 1;
 	volatile double one = 1.0, three = 3.0;
 	volatile long double lone = 1.0L, lthree = 3.0L;
@@ -958,5 +951,5 @@ int main(void)
 		cmocka_unit_test(test_backtrace),
 		cmocka_unit_test(test_migrate),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return CN_TEST_RUN(tests, NULL, NULL);
 }

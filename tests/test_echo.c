@@ -18,7 +18,7 @@
  * file takes about 10 s there); only the watchdog and deadlines are longer.
  *
  * Threads: main thread = client runtime's scheduler; server thread = server
- * runtime's scheduler. They share only the atomics in struct server, the
+ * runtime's scheduler. They share only the atomics in cn_test_echo, the
  * listening port (set before the thread starts) and results read after
  * pthread_join().
  */
@@ -45,17 +45,11 @@
 
 #include <coronet.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define UNDER_VALGRIND() (RUNNING_ON_VALGRIND != 0)
-#endif
-#endif
-#ifndef UNDER_VALGRIND
-#define UNDER_VALGRIND() 0
-#endif
+#include "helpers/cn_echo.h"
+#include "helpers/cn_test.h"
 
-#define NS_PER_S ((int64_t)1000 * 1000 * 1000)
+#define NS_PER_S CN_TEST_SEC
+/* The test echo server reads at most this much at a time. */
 #define SERVER_BUF 16384
 #define STACK ((size_t)64 * 1024)
 #define MSGS 4
@@ -63,167 +57,25 @@
 /* Small enough that a 200 KiB message needs many partial writes. */
 #define SMALL_SOCKBUF 8192
 
-/* ---- server: runs on its own thread ---------------------------------- */
+/* ---- server: helpers/cn_echo.c, on its own thread -------------------- */
 
-struct server {
-	cn_runtime *rt;
-	int lfd, port;
-	int small_sndbuf; /* give every connection a small send buffer */
-	pthread_t thread;
-	/* Read by the main thread while the server runs. */
-	atomic_int open;
-	atomic_long accepted;
-	/* Scheduler thread only until pthread_join(). */
-	uint64_t bytes, partial_writes, cancelled, conn_errors;
-	int run_rc, run_errno, destroy_rc;
-	cn_runtime_stats stats;
-};
-
-struct server_conn {
-	struct server *s;
-	int fd;
-};
-
-static void server_conn_main(void *arg)
+static void server_start(cn_test_echo *s, cn_netpoll_mode mode, unsigned ring, int small_sndbuf)
 {
-	struct server_conn *sc = arg;
-	struct server *s = sc->s;
-	int fd = sc->fd;
-	unsigned char buf[SERVER_BUF];
-	free(sc);
-
-	for (;;) {
-		ssize_t r = cn_read(fd, buf, sizeof buf, CN_NO_DEADLINE);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			if (errno == ECANCELED)
-				s->cancelled++;
-			else
-				s->conn_errors++;
-			break;
-		}
-		/* cn_write rather than cn_write_all: the test wants to see the
-		 * partial writes it provokes. */
-		size_t off = 0;
-		while (off < (size_t)r) {
-			ssize_t w = cn_write(fd, buf + off, (size_t)r - off, CN_NO_DEADLINE);
-			if (w < 0) {
-				if (errno == ECANCELED)
-					s->cancelled++;
-				else
-					s->conn_errors++;
-				goto out;
-			}
-			if ((size_t)w < (size_t)r - off)
-				s->partial_writes++;
-			off += (size_t)w;
-		}
-		s->bytes += (uint64_t)r;
-	}
-out:
-	cn_close(fd);
-	atomic_fetch_sub(&s->open, 1);
-}
-
-static void server_acceptor(void *arg)
-{
-	struct server *s = arg;
-	for (;;) {
-		int fd = cn_accept(s->lfd, NULL, NULL, CN_NO_DEADLINE);
-		if (fd < 0) {
-			if (errno == ECANCELED)
-				break;
-			if (errno == ECONNABORTED || errno == EINTR)
-				continue;
-			print_error("server accept: %s\n", strerror(errno));
-			s->conn_errors++;
-			break;
-		}
-		/* No cmocka asserts in coroutines or on this thread: a failed
-		 * assert would longjmp off this stack. Count, check later. */
-		struct server_conn *sc = malloc(sizeof *sc);
-		if (!sc) {
-			cn_close(fd);
-			s->conn_errors++;
-			continue;
-		}
-		sc->s = s;
-		sc->fd = fd;
-		if (s->small_sndbuf) {
-			/* Loopback send buffers grow to megabytes, which would
-			 * absorb any message whole: keep them small so that the
-			 * server's writes come back partial. */
-			int small = SMALL_SOCKBUF;
-			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-		}
-		atomic_fetch_add(&s->open, 1);
-		const cn_coro_opts o = {.stack_size = STACK, .name = "test-echo-conn"};
-		if (cn_spawn(cn_runtime_current(), server_conn_main, sc, &o) < 0) {
-			print_error("server spawn: %s\n", strerror(errno));
-			free(sc);
-			cn_close(fd);
-			atomic_fetch_sub(&s->open, 1);
-			s->conn_errors++;
-			continue;
-		}
-		atomic_fetch_add(&s->accepted, 1);
-	}
-	cn_close(s->lfd);
-}
-
-static void *server_thread(void *arg)
-{
-	struct server *s = arg;
-	const cn_coro_opts o = {.stack_size = STACK, .name = "test-echo-acceptor"};
-	if (cn_spawn(s->rt, server_acceptor, s, &o) < 0) {
-		s->run_rc = -1;
-		s->run_errno = errno;
-		s->destroy_rc = cn_runtime_destroy(s->rt);
-		return NULL;
-	}
-	s->run_rc = cn_runtime_run(s->rt);
-	s->run_errno = s->run_rc < 0 ? errno : 0;
-	cn_runtime_stats_get(s->rt, &s->stats);
-	s->destroy_rc = cn_runtime_destroy(s->rt);
-	return NULL;
-}
-
-static void server_start(struct server *s, cn_netpoll_mode mode, unsigned ring, int small_sndbuf)
-{
-	memset(s, 0, sizeof *s);
+	s->read_timeout = 0;
+	s->sleepers = 0;
 	s->small_sndbuf = small_sndbuf;
-	atomic_init(&s->open, 0);
-	atomic_init(&s->accepted, 0);
-
-	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(s->lfd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
-	assert_int_equal(listen(s->lfd, SOMAXCONN), 0);
-	socklen_t len = sizeof a;
-	assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &len), 0);
-	s->port = ntohs(a.sin_port);
-
-	cn_runtime_opts o = {.mode = mode, .ring_size = ring};
-	s->rt = cn_runtime_create(&o);
-	assert_non_null(s->rt);
-	assert_int_equal(pthread_create(&s->thread, NULL, server_thread, s), 0);
+	cn_test_echo_start(s, mode, ring);
 }
 
-/* Stops the server from this (another) thread and joins it. */
-static void server_stop(struct server *s)
+/* Connection errors of any kind but the stop's ECANCELED. */
+static long conn_errors(cn_test_echo *s)
 {
-	assert_int_equal(cn_runtime_stop(s->rt), 0);
-	assert_int_equal(pthread_join(s->thread, NULL), 0);
-	assert_int_equal(s->run_rc, 0);
-	assert_int_equal(s->destroy_rc, 0);
-	assert_int_equal(atomic_load(&s->open), 0);
+	return atomic_load(&s->errors) + atomic_load(&s->resets) + atomic_load(&s->timeouts) +
+	       atomic_load(&s->accept_errors);
 }
 
 /* Waits (bounded) until the server has seen every client close. */
-static void server_wait_idle(struct server *s, long expect_accepted)
+static void server_wait_idle(cn_test_echo *s, long expect_accepted)
 {
 	int64_t until = cn_now() + 60 * NS_PER_S;
 	while ((atomic_load(&s->accepted) < expect_accepted || atomic_load(&s->open) > 0) &&
@@ -249,7 +101,7 @@ struct client_run {
 	long echoed; /* clients whose messages were all checked */
 	cn_promise all_echoed;
 	int stopper_waiting;
-	struct server *server;
+	cn_test_echo *server;
 };
 
 struct client {
@@ -459,7 +311,7 @@ static void clients_run(struct client_run *run, cn_netpoll_mode mode, unsigned r
 	struct client *cls = calloc((size_t)run->nclients, sizeof *cls);
 	assert_non_null(cls);
 	cn_promise_init(&run->all_echoed);
-	run->deadline = cn_deadline_after((UNDER_VALGRIND() ? 240 : 60) * NS_PER_S);
+	run->deadline = cn_deadline_after((cn_test_valgrind() ? 240 : 60) * NS_PER_S);
 	const cn_coro_opts co = {.stack_size = STACK, .name = "test-echo-client"};
 	for (int i = 0; i < run->nclients; i++) {
 		cls[i].run = run;
@@ -500,7 +352,7 @@ static void on_watchdog(int sig)
 static void watchdog_arm(void)
 {
 	signal(SIGALRM, on_watchdog);
-	alarm(UNDER_VALGRIND() ? 900 : 120);
+	alarm(cn_test_valgrind() ? 900 : 120);
 }
 
 static int n_clients(void)
@@ -514,7 +366,7 @@ static void echo_round(cn_netpoll_mode mode, unsigned server_ring, unsigned clie
                        int nclients, int big_every)
 {
 	watchdog_arm();
-	struct server s;
+	cn_test_echo s;
 	server_start(&s, mode, server_ring, big_every != 0);
 
 	struct client_run run = {.port = s.port, .nclients = nclients, .big_every = big_every};
@@ -527,9 +379,9 @@ static void echo_round(cn_netpoll_mode mode, unsigned server_ring, unsigned clie
 	/* Every client has closed; once the server has seen all the EOFs,
 	 * nothing is waiting and the stop cancels nobody. */
 	server_wait_idle(&s, nclients);
-	server_stop(&s);
-	assert_int_equal(s.conn_errors, 0);
-	assert_int_equal(s.cancelled, 0);
+	cn_test_echo_stop(&s);
+	assert_int_equal(conn_errors(&s), 0);
+	assert_int_equal(atomic_load(&s.cancelled), 0);
 	assert_int_equal(s.bytes, run.bytes);
 	assert_int_equal(s.stats.spawned, s.stats.finished);
 	assert_int_equal(s.stats.spawned, (uint64_t)nclients + 1);
@@ -552,16 +404,9 @@ static void echo_round(cn_netpoll_mode mode, unsigned server_ring, unsigned clie
 	alarm(0);
 }
 
-static void test_echo_1000_thread_mode(void **state)
+static void test_echo_1000(void **state)
 {
-	(void)state;
-	echo_round(CN_NETPOLL_THREAD, 0, 0, n_clients(), 10);
-}
-
-static void test_echo_1000_inline_mode(void **state)
-{
-	(void)state;
-	echo_round(CN_NETPOLL_INLINE, 0, 0, n_clients(), 10);
+	echo_round(CN_TEST_MODE(state), 0, 0, n_clients(), 10);
 }
 
 /* Server thread mode, clients inline, and the other way round: the two
@@ -573,16 +418,16 @@ static void test_echo_mixed_modes(void **state)
 	for (int m = 0; m < 2; m++) {
 		cn_netpoll_mode sm = m ? CN_NETPOLL_INLINE : CN_NETPOLL_THREAD;
 		cn_netpoll_mode cm = m ? CN_NETPOLL_THREAD : CN_NETPOLL_INLINE;
-		struct server s;
+		cn_test_echo s;
 		server_start(&s, sm, 0, 1);
 		struct client_run run = {.port = s.port, .nclients = 100, .big_every = 25};
 		clients_run(&run, cm, 0);
 		assert_int_equal(run.errors + run.mismatches, 0);
 		assert_int_equal(run.bytes, expected_bytes(&run));
 		server_wait_idle(&s, 100);
-		server_stop(&s);
+		cn_test_echo_stop(&s);
 		assert_int_equal(s.bytes, run.bytes);
-		assert_int_equal(s.conn_errors, 0);
+		assert_int_equal(conn_errors(&s), 0);
 	}
 	alarm(0);
 }
@@ -594,7 +439,7 @@ static void test_echo_tiny_ring(void **state)
 	(void)state;
 	watchdog_arm();
 	int n = 300;
-	struct server s;
+	cn_test_echo s;
 	server_start(&s, CN_NETPOLL_THREAD, 2, 1);
 	struct client_run run = {.port = s.port, .nclients = n, .big_every = 30};
 	clients_run(&run, CN_NETPOLL_THREAD, 4);
@@ -602,14 +447,14 @@ static void test_echo_tiny_ring(void **state)
 	assert_int_equal(run.done, n);
 	assert_int_equal(run.bytes, expected_bytes(&run));
 	server_wait_idle(&s, n);
-	server_stop(&s);
+	cn_test_echo_stop(&s);
 	assert_int_equal(s.bytes, run.bytes);
-	assert_int_equal(s.conn_errors, 0);
+	assert_int_equal(conn_errors(&s), 0);
 	assert_true(s.stats.completions > 0);
 	/* 300 busy connections cannot fit through 2 slots without the netpoll
 	 * thread finding the ring full; under Valgrind's one-thread-at-a-time
 	 * execution that is not guaranteed, so only the echoes are checked. */
-	if (!UNDER_VALGRIND())
+	if (!cn_test_valgrind())
 		assert_true(s.stats.ring_full > 0);
 	print_message(
 	        "  [ring 2] %llu completions, %llu ring-full, %llu batches (%.2f per batch)\n",
@@ -627,7 +472,7 @@ static void shutdown_with_idle(cn_netpoll_mode mode)
 {
 	watchdog_arm();
 	int n = 500;
-	struct server s;
+	cn_test_echo s;
 	server_start(&s, mode, 0, 0);
 	struct client_run run = {.port = s.port, .nclients = n, .wait_for_eof = 1};
 	run.server = &s;
@@ -638,8 +483,8 @@ static void shutdown_with_idle(cn_netpoll_mode mode)
 	assert_int_equal(s.run_rc, 0);
 	assert_int_equal(s.destroy_rc, 0);
 	assert_int_equal(atomic_load(&s.open), 0);
-	assert_int_equal(s.cancelled, n);
-	assert_int_equal(s.conn_errors, 0);
+	assert_int_equal(atomic_load(&s.cancelled), n);
+	assert_int_equal(conn_errors(&s), 0);
 	assert_int_equal(s.stats.spawned, s.stats.finished);
 	/* The listener is closed: nobody accepts any more. */
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -651,36 +496,16 @@ static void shutdown_with_idle(cn_netpoll_mode mode)
 	alarm(0);
 }
 
-static void test_shutdown_with_idle_connections_thread(void **state)
+static void test_shutdown_with_idle_connections(void **state)
 {
-	(void)state;
-	shutdown_with_idle(CN_NETPOLL_THREAD);
-}
-
-static void test_shutdown_with_idle_connections_inline(void **state)
-{
-	(void)state;
-	shutdown_with_idle(CN_NETPOLL_INLINE);
+	shutdown_with_idle(CN_TEST_MODE(state));
 }
 
 static int group_setup(void **state)
 {
 	(void)state;
 	/* Two fds per client in this one process. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		/* macOS reports an unlimited hard limit but refuses it (and anything
-		 * above kern.maxfilesperproc) as the soft one: step down until the
-		 * kernel agrees. */
-		const rlim_t want[] = {rl.rlim_max, 65536, 20000, 10240};
-		for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-			if (want[i] <= rl.rlim_cur || want[i] > rl.rlim_max)
-				continue;
-			struct rlimit r = {.rlim_cur = want[i], .rlim_max = rl.rlim_max};
-			if (setrlimit(RLIMIT_NOFILE, &r) == 0)
-				break;
-		}
-	}
+	cn_test_raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }
@@ -688,12 +513,10 @@ static int group_setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_echo_1000_thread_mode),
-	        cmocka_unit_test(test_echo_1000_inline_mode),
+	        CN_TEST_BOTH(test_echo_1000),
 	        cmocka_unit_test(test_echo_mixed_modes),
 	        cmocka_unit_test(test_echo_tiny_ring),
-	        cmocka_unit_test(test_shutdown_with_idle_connections_thread),
-	        cmocka_unit_test(test_shutdown_with_idle_connections_inline),
+	        CN_TEST_BOTH(test_shutdown_with_idle_connections),
 	};
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	return CN_TEST_RUN(tests, group_setup, NULL);
 }

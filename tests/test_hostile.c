@@ -27,11 +27,11 @@
  * Counts are smaller under Valgrind (RUNNING_ON_VALGRIND), TSan
  * (__SANITIZE_THREAD__) and qemu-user (RUNNER in the environment), which are
  * 10-50 times slower: 5,000 churned connections become 500, 1,000
- * connections 200, 2,000 sleepers 400 (scaled()); each test says which count
- * it scales. HOSTILE_FILTER=<glob> runs a subset.
+ * connections 200, 2,000 sleepers 400 (cn_test_scaled()); each test says which count
+ * it scales. CN_TEST_CASE=<glob> runs a subset.
  *
  * Threads: the main thread runs cmocka and the clients; the server thread
- * runs the server runtime. They share only the atomics in struct srv, the
+ * runs the server runtime. They share only the atomics in cn_test_echo, the
  * port (set before the thread starts) and results read after pthread_join().
  * No cmocka assert runs on the server thread or in a coroutine (a failed
  * assert would longjmp off its stack): they count, the main thread checks.
@@ -64,262 +64,14 @@
 
 #include <coronet.h>
 
+#include "helpers/cn_echo.h"
 #include "helpers/cn_test.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define UNDER_VALGRIND() (RUNNING_ON_VALGRIND != 0)
-#endif
-#endif
-#ifndef UNDER_VALGRIND
-#define UNDER_VALGRIND() 0
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
 
-/* Set in main() when the tests run under qemu-user (scripts/run-tests.sh
- * passes RUNNER in the environment): the child servers are started through
- * it too, and the counts are scaled down as for the checkers. */
-static const char *qemu_runner;
-
-/* Full count plain and under ASan; divided under the slow checkers. */
-static int scaled(int n, int div)
-{
-	if (UNDER_VALGRIND() || UNDER_TSAN || qemu_runner)
-		return n / div > 1 ? n / div : 1;
-	return n;
-}
-
-#define NS_PER_MS ((int64_t)1000 * 1000)
-#define NS_PER_S (1000 * NS_PER_MS)
-#define SRV_BUF 16384
-#define STACK ((size_t)64 * 1024)
-#define SMALL_STACK ((size_t)16 * 1024)
 /* Client socket timeout: a server that stalls fails the call, not the run. */
 #define CLIENT_TIMEOUT_S 20
 
 static char self_exe[4096];
-
-/* ---- the server ------------------------------------------------------- */
-
-struct srv {
-	cn_runtime *rt;
-	int lfd, port;
-	pthread_t thread;
-	int64_t read_timeout; /* ns per cn_read(); 0 = none */
-	int sleepers;         /* extra coroutines parked in cn_sleep() */
-	/* Written by the server, read by the main thread while it runs. */
-	atomic_int open, sleeping;
-	atomic_long accepted, eofs, resets, timeouts, cancelled, errors, accept_errors;
-	atomic_llong bytes;
-	/* Read after pthread_join() (or after run returned, in a child). */
-	int run_rc, destroy_rc;
-	cn_runtime_stats stats;
-};
-
-struct conn {
-	struct srv *s;
-	int fd;
-};
-
-static void count_error(struct srv *s, int err)
-{
-	if (err == ECONNRESET || err == EPIPE)
-		atomic_fetch_add(&s->resets, 1);
-	else if (err == ETIMEDOUT)
-		atomic_fetch_add(&s->timeouts, 1);
-	else if (err == ECANCELED)
-		atomic_fetch_add(&s->cancelled, 1);
-	else
-		atomic_fetch_add(&s->errors, 1);
-}
-
-static void conn_main(void *arg)
-{
-	struct conn *c = arg;
-	struct srv *s = c->s;
-	int fd = c->fd;
-	unsigned char buf[SRV_BUF];
-
-	free(c);
-	for (;;) {
-		int64_t dl = s->read_timeout ? cn_deadline_after(s->read_timeout) : CN_NO_DEADLINE;
-		ssize_t r = cn_read(fd, buf, sizeof buf, dl);
-		if (r == 0) {
-			atomic_fetch_add(&s->eofs, 1);
-			break;
-		}
-		if (r < 0) {
-			count_error(s, errno);
-			break;
-		}
-		if (cn_write_all(fd, buf, (size_t)r, CN_NO_DEADLINE, NULL) < 0) {
-			count_error(s, errno);
-			break;
-		}
-		atomic_fetch_add(&s->bytes, r);
-	}
-	cn_close(fd);
-	atomic_fetch_sub(&s->open, 1);
-}
-
-static void sleeper_main(void *arg)
-{
-	struct srv *s = arg;
-
-	atomic_fetch_add(&s->sleeping, 1);
-	/* An hour: only the shutdown ends it, with ECANCELED. */
-	if (cn_sleep(3600 * NS_PER_S) < 0 && errno == ECANCELED)
-		atomic_fetch_add(&s->cancelled, 1);
-	else
-		atomic_fetch_add(&s->errors, 1);
-	atomic_fetch_sub(&s->sleeping, 1);
-}
-
-static void acceptor_main(void *arg)
-{
-	struct srv *s = arg;
-	const cn_coro_opts o = {.stack_size = STACK, .name = "hostile-conn"};
-	const cn_coro_opts so = {.stack_size = SMALL_STACK, .name = "hostile-sleeper"};
-
-	for (int i = 0; i < s->sleepers; i++)
-		if (cn_spawn(cn_runtime_current(), sleeper_main, s, &so) < 0)
-			atomic_fetch_add(&s->errors, 1);
-	for (;;) {
-		/* cn_accept() itself backs off on EMFILE/ENFILE: nothing to do here
-		 * about an fd shortage. */
-		int fd = cn_accept(s->lfd, NULL, NULL, CN_NO_DEADLINE);
-		if (fd < 0) {
-			if (errno == ECANCELED)
-				break;
-			atomic_fetch_add(&s->accept_errors, 1);
-			if (errno == ECONNABORTED || errno == EINTR || errno == EPROTO)
-				continue;
-			if (cn_sleep(10 * NS_PER_MS) < 0)
-				break;
-			continue;
-		}
-		struct conn *c = malloc(sizeof *c);
-		if (!c) {
-			cn_close(fd);
-			atomic_fetch_add(&s->errors, 1);
-			continue;
-		}
-		c->s = s;
-		c->fd = fd;
-		atomic_fetch_add(&s->open, 1);
-		if (cn_spawn(cn_runtime_current(), conn_main, c, &o) < 0) {
-			free(c);
-			cn_close(fd);
-			atomic_fetch_sub(&s->open, 1);
-			atomic_fetch_add(&s->errors, 1);
-			continue;
-		}
-		atomic_fetch_add(&s->accepted, 1);
-	}
-	cn_close(s->lfd);
-}
-
-static int listen_any(int *port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-	socklen_t len = sizeof a;
-	int one = 1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, SOMAXCONN) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
-/* Creates rt and the listener; 0 or -1. Any thread (before the run). */
-static int srv_init(struct srv *s, cn_netpoll_mode mode, unsigned ring)
-{
-	int64_t rt_ = s->read_timeout;
-	int sl = s->sleepers;
-
-	memset(s, 0, sizeof *s);
-	s->read_timeout = rt_;
-	s->sleepers = sl;
-	s->lfd = listen_any(&s->port);
-	if (s->lfd < 0)
-		return -1;
-	cn_runtime_opts o = {.mode = mode, .ring_size = ring};
-	s->rt = cn_runtime_create(&o);
-	if (!s->rt) {
-		close(s->lfd);
-		return -1;
-	}
-	return 0;
-}
-
-/* Runs the server on the calling thread until stopped. */
-static void srv_run(struct srv *s)
-{
-	const cn_coro_opts o = {.stack_size = STACK, .name = "hostile-acceptor"};
-
-	if (cn_spawn(s->rt, acceptor_main, s, &o) < 0) {
-		s->run_rc = -1;
-		close(s->lfd);
-	} else {
-		s->run_rc = cn_runtime_run(s->rt);
-	}
-	cn_runtime_stats_get(s->rt, &s->stats);
-	s->destroy_rc = cn_runtime_destroy(s->rt);
-	s->rt = NULL;
-}
-
-static void *srv_thread(void *arg)
-{
-	srv_run(arg);
-	return NULL;
-}
-
-static void srv_start(struct srv *s, int mode, unsigned ring)
-{
-	assert_int_equal(srv_init(s, (cn_netpoll_mode)mode, ring), 0);
-	assert_int_equal(pthread_create(&s->thread, NULL, srv_thread, s), 0);
-}
-
-/* Waits up to secs for cond, polling every millisecond. */
-#define WAIT_FOR(cond, secs)                                                   \
-	do {                                                                   \
-		int64_t until_ = cn_test_now() + (int64_t)(secs) * NS_PER_S;   \
-		while (!(cond) && cn_test_now() < until_) {                    \
-			struct timespec ts_ = {0, NS_PER_MS};                  \
-			nanosleep(&ts_, NULL);                                 \
-		}                                                              \
-	} while (0)
-
-/* Stops the server from this thread, joins it, checks a clean shutdown. */
-static void srv_stop(struct srv *s)
-{
-	assert_int_equal(cn_runtime_stop(s->rt), 0);
-	assert_int_equal(pthread_join(s->thread, NULL), 0);
-	assert_int_equal(s->run_rc, 0);
-	assert_int_equal(s->destroy_rc, 0);
-	assert_int_equal(atomic_load(&s->open), 0);
-	assert_int_equal(atomic_load(&s->sleeping), 0);
-	assert_int_equal(atomic_load(&s->errors), 0);
-	assert_true(s->stats.spawned == s->stats.finished);
-}
 
 /* ---- clients: blocking sockets on the main thread --------------------- */
 
@@ -478,7 +230,7 @@ static int settled_fd_count(void)
 	int n = count_dir("/proc/self/fd");
 
 	for (int i = 0; i < 250; i++) {
-		struct timespec ts = {0, 20 * NS_PER_MS};
+		struct timespec ts = {0, 20 * CN_TEST_MS};
 		nanosleep(&ts, NULL);
 		int m = count_dir("/proc/self/fd");
 		if (m == n)
@@ -492,7 +244,7 @@ static int settled_fd_count(void)
 static int setup(void **state)
 {
 	(void)state;
-	cn_test_watchdog(UNDER_VALGRIND() || UNDER_TSAN ? 600 : 120);
+	cn_test_watchdog(cn_test_valgrind() || CN_TEST_TSAN ? 600 : 120);
 	return 0;
 }
 
@@ -503,11 +255,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* clang-format off */
-#define BOTH(f) \
-	{ #f "/thread", f, setup, teardown, &cn_test_mode_thread }, \
-	{ #f "/inline", f, setup, teardown, &cn_test_mode_inline }
-/* clang-format on */
+#define BOTH(f) CN_TEST_BOTH_SETUP(f, setup, teardown)
 
 /* ---- the tests -------------------------------------------------------- */
 
@@ -515,23 +263,23 @@ static int teardown(void **state)
  * for each and still serves others. */
 static void test_idle_clients(void **state)
 {
-	struct srv s = {0};
-	int n = scaled(300, 5);
+	cn_test_echo s = {0};
+	int n = cn_test_scaled(300, 5);
 	int *fds = calloc((size_t)n, sizeof *fds);
 
 	assert_non_null(fds);
-	srv_start(&s, CN_TEST_MODE(state), 0);
+	cn_test_echo_start(&s, (cn_netpoll_mode)(CN_TEST_MODE(state)), 0);
 	for (int i = 0; i < n; i++)
 		assert_true((fds[i] = client_connect(s.port)) >= 0);
-	WAIT_FOR(atomic_load(&s.accepted) == n, 30);
+	CN_TEST_WAIT_FOR(atomic_load(&s.accepted) == n, 30);
 	assert_int_equal(atomic_load(&s.accepted), n);
 	good_client(s.port, 50);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
-	WAIT_FOR(atomic_load(&s.open) == 0, 30);
+	CN_TEST_WAIT_FOR(atomic_load(&s.open) == 0, 30);
 	assert_int_equal(atomic_load(&s.open), 0);
 	assert_int_equal(atomic_load(&s.eofs), n + 1);
-	srv_stop(&s);
+	cn_test_echo_stop(&s);
 	free(fds);
 }
 
@@ -540,12 +288,12 @@ static void test_idle_clients(void **state)
 static void test_slow_senders(void **state)
 {
 	enum { CLIENTS = 8, LEN = 100 };
-	struct srv s = {0};
+	cn_test_echo s = {0};
 	int fds[CLIENTS];
 	unsigned char msg[CLIENTS][LEN];
 	long good = 0;
 
-	srv_start(&s, CN_TEST_MODE(state), 0);
+	cn_test_echo_start(&s, (cn_netpoll_mode)(CN_TEST_MODE(state)), 0);
 	for (int c = 0; c < CLIENTS; c++) {
 		assert_true((fds[c] = client_connect(s.port)) >= 0);
 		fill(msg[c], LEN, 7 + (uint64_t)c);
@@ -553,7 +301,7 @@ static void test_slow_senders(void **state)
 	for (int i = 0; i < LEN; i++) {
 		for (int c = 0; c < CLIENTS; c++)
 			assert_int_equal(write_full(fds[c], &msg[c][i], 1), 0);
-		struct timespec ts = {0, 2 * NS_PER_MS};
+		struct timespec ts = {0, 2 * CN_TEST_MS};
 		nanosleep(&ts, NULL);
 		/* A good client in the middle of it all. */
 		if (i == LEN / 2)
@@ -563,9 +311,9 @@ static void test_slow_senders(void **state)
 		assert_int_equal(expect_echo(fds[c], LEN, 7 + (uint64_t)c), 0);
 		close(fds[c]);
 	}
-	WAIT_FOR(atomic_load(&s.open) == 0, 30);
+	CN_TEST_WAIT_FOR(atomic_load(&s.open) == 0, 30);
 	assert_int_equal(atomic_load(&s.bytes), CLIENTS * LEN + good);
-	srv_stop(&s);
+	cn_test_echo_stop(&s);
 }
 
 /* A client that sends and never reads: the server's writes to it block (its
@@ -573,7 +321,7 @@ static void test_slow_senders(void **state)
  * the hog reads and every byte it sent comes back. */
 static void test_non_reader(void **state)
 {
-	struct srv s = {0};
+	cn_test_echo s = {0};
 	/* Fixed (no autotuning), but several loopback MSS (64 KiB) wide: a tiny
 	 * window makes TCP itself crawl. */
 	int small = 256 * 1024;
@@ -582,14 +330,14 @@ static void test_non_reader(void **state)
 
 	assert_non_null(all);
 	fill(all, cap, 42);
-	srv_start(&s, CN_TEST_MODE(state), 0);
+	cn_test_echo_start(&s, (cn_netpoll_mode)(CN_TEST_MODE(state)), 0);
 	int hog = client_connect(s.port);
 	assert_true(hog >= 0);
 	setsockopt(hog, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
 	assert_int_equal(fcntl(hog, F_SETFL, O_NONBLOCK), 0);
 	/* Send until both directions are full: EAGAIN that lasts 300 ms. */
 	int64_t quiet_since = cn_test_now();
-	while (cn_test_now() - quiet_since < 300 * NS_PER_MS && sent < cap) {
+	while (cn_test_now() - quiet_since < 300 * CN_TEST_MS && sent < cap) {
 		ssize_t w = send(hog, all + sent, cap - sent < 65536 ? cap - sent : 65536,
 		                 MSG_NOSIGNAL);
 		if (w > 0) {
@@ -597,7 +345,7 @@ static void test_non_reader(void **state)
 			quiet_since = cn_test_now();
 		} else {
 			assert_true(w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
-			struct timespec ts = {0, 5 * NS_PER_MS};
+			struct timespec ts = {0, 5 * CN_TEST_MS};
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -614,9 +362,9 @@ static void test_non_reader(void **state)
 	assert_memory_equal(got, all, sent);
 	free(got);
 	close(hog);
-	WAIT_FOR(atomic_load(&s.open) == 0, 30);
+	CN_TEST_WAIT_FOR(atomic_load(&s.open) == 0, 30);
 	assert_int_equal(atomic_load(&s.open), 0);
-	srv_stop(&s);
+	cn_test_echo_stop(&s);
 	free(all);
 }
 
@@ -625,11 +373,11 @@ static void test_non_reader(void **state)
  * connection cleanly and keeps serving. */
 static void test_reset_mid_message(void **state)
 {
-	struct srv s = {0};
-	int n = scaled(200, 5);
+	cn_test_echo s = {0};
+	int n = cn_test_scaled(200, 5);
 	unsigned char buf[4000];
 
-	srv_start(&s, CN_TEST_MODE(state), 0);
+	cn_test_echo_start(&s, (cn_netpoll_mode)(CN_TEST_MODE(state)), 0);
 	for (int i = 0; i < n; i++) {
 		int fd = client_connect(s.port);
 		assert_true(fd >= 0);
@@ -640,11 +388,11 @@ static void test_reset_mid_message(void **state)
 			assert_int_equal(expect_echo(fd, 1000, (uint64_t)i), 0);
 		reset_close(fd);
 	}
-	WAIT_FOR(atomic_load(&s.accepted) == n && atomic_load(&s.open) == 0, 30);
+	CN_TEST_WAIT_FOR(atomic_load(&s.accepted) == n && atomic_load(&s.open) == 0, 30);
 	assert_int_equal(atomic_load(&s.accepted), n);
 	assert_int_equal(atomic_load(&s.open), 0);
 	good_client(s.port, 20);
-	srv_stop(&s);
+	cn_test_echo_stop(&s);
 	print_message("resets: %d connections, server saw %ld resets, %ld EOFs\n", n,
 	              atomic_load(&s.resets), atomic_load(&s.eofs));
 }
@@ -652,10 +400,10 @@ static void test_reset_mid_message(void **state)
 /* shutdown(SHUT_WR) after sending: every byte still comes back, then EOF. */
 static void test_half_close(void **state)
 {
-	struct srv s = {0};
-	int n = scaled(20, 4);
+	cn_test_echo s = {0};
+	int n = cn_test_scaled(20, 4);
 
-	srv_start(&s, CN_TEST_MODE(state), 0);
+	cn_test_echo_start(&s, (cn_netpoll_mode)(CN_TEST_MODE(state)), 0);
 	for (int i = 0; i < n; i++) {
 		size_t len = 1 + (size_t)i * 3001;
 		unsigned char *buf = malloc(len), c;
@@ -670,20 +418,20 @@ static void test_half_close(void **state)
 		close(fd);
 		free(buf);
 	}
-	WAIT_FOR(atomic_load(&s.open) == 0, 30);
+	CN_TEST_WAIT_FOR(atomic_load(&s.open) == 0, 30);
 	assert_int_equal(atomic_load(&s.eofs), n);
-	srv_stop(&s);
+	cn_test_echo_stop(&s);
 }
 
 /* Connect and close at a high rate: 5,000 connections (500 under Valgrind and
  * TSan), a third closed at once, a third after a byte, a third reset. */
 static void test_accept_churn(void **state)
 {
-	struct srv s = {0};
-	int n = scaled(5000, 10);
+	cn_test_echo s = {0};
+	int n = cn_test_scaled(5000, 10);
 	int64_t t0 = cn_test_now();
 
-	srv_start(&s, CN_TEST_MODE(state), 0);
+	cn_test_echo_start(&s, (cn_netpoll_mode)(CN_TEST_MODE(state)), 0);
 	for (int i = 0; i < n; i++) {
 		int fd = client_connect(s.port);
 		assert_true(fd >= 0);
@@ -694,35 +442,35 @@ static void test_accept_churn(void **state)
 		else
 			close(fd);
 	}
-	WAIT_FOR(atomic_load(&s.accepted) == n && atomic_load(&s.open) == 0, 60);
+	CN_TEST_WAIT_FOR(atomic_load(&s.accepted) == n && atomic_load(&s.open) == 0, 60);
 	assert_int_equal(atomic_load(&s.accepted), n);
 	assert_int_equal(atomic_load(&s.open), 0);
 	good_client(s.port, 10);
-	srv_stop(&s);
+	cn_test_echo_stop(&s);
 	print_message("churn: %d connections in %.2f s\n", n,
-	              (double)(cn_test_now() - t0) / NS_PER_S);
+	              (double)(cn_test_now() - t0) / CN_TEST_SEC);
 }
 
 /* The server closes a connection whose read deadline fires after part of a
  * message arrived: the part is echoed, then EOF. */
 static void test_server_read_deadline(void **state)
 {
-	struct srv s = {.read_timeout = 300 * NS_PER_MS};
+	cn_test_echo s = {.read_timeout = 300 * CN_TEST_MS};
 	unsigned char c;
 
-	srv_start(&s, CN_TEST_MODE(state), 0);
+	cn_test_echo_start(&s, (cn_netpoll_mode)(CN_TEST_MODE(state)), 0);
 	int fd = client_connect(s.port);
 	assert_true(fd >= 0);
 	assert_int_equal(roundtrip(fd, 30, 77), 0); /* 30 of a longer message */
 	int64_t t0 = cn_test_now();
 	assert_int_equal(recv(fd, &c, 1, 0), 0); /* the server gave up */
 	int64_t waited = cn_test_now() - t0;
-	assert_true(waited >= 200 * NS_PER_MS);
-	assert_true(waited < 10 * NS_PER_S);
+	assert_true(waited >= 200 * CN_TEST_MS);
+	assert_true(waited < 10 * CN_TEST_SEC);
 	close(fd);
-	WAIT_FOR(atomic_load(&s.open) == 0, 30);
+	CN_TEST_WAIT_FOR(atomic_load(&s.open) == 0, 30);
 	assert_int_equal(atomic_load(&s.timeouts), 1);
-	srv_stop(&s);
+	cn_test_echo_stop(&s);
 }
 
 /* ---- coroutine-level faults: a runtime on the main thread ------------- */
@@ -739,7 +487,7 @@ struct frame {
 static void frame_reader(void *arg)
 {
 	struct frame *f = arg;
-	int64_t dl = cn_deadline_after(200 * NS_PER_MS);
+	int64_t dl = cn_deadline_after(200 * CN_TEST_MS);
 
 	f->first_err = 0;
 	while (f->first < sizeof f->got) {
@@ -751,7 +499,7 @@ static void frame_reader(void *arg)
 		f->first += (size_t)r;
 	}
 	/* The deadline fired mid-frame; the rest must still arrive, in order. */
-	dl = cn_deadline_after(10 * NS_PER_S);
+	dl = cn_deadline_after(10 * CN_TEST_SEC);
 	while (f->first + f->second < sizeof f->got) {
 		size_t at = f->first + f->second;
 		ssize_t r = cn_read(f->fd[0], f->got + at, sizeof f->got - at, dl);
@@ -766,7 +514,7 @@ static void frame_writer(void *arg)
 	struct frame *f = arg;
 
 	if (cn_write_all(f->fd[1], f->sent, 40, CN_NO_DEADLINE, NULL) != 40 ||
-	    cn_sleep(600 * NS_PER_MS) < 0 ||
+	    cn_sleep(600 * CN_TEST_MS) < 0 ||
 	    cn_write_all(f->fd[1], f->sent + 40, 60, CN_NO_DEADLINE, NULL) != 60)
 		f->writer_err = errno;
 }
@@ -808,7 +556,7 @@ static void blocked_reader(void *arg)
 	char b[16];
 	int64_t t0 = cn_now();
 
-	c->reader_rc = cn_read(c->fd[0], b, sizeof b, cn_deadline_after(10 * NS_PER_S));
+	c->reader_rc = cn_read(c->fd[0], b, sizeof b, cn_deadline_after(10 * CN_TEST_SEC));
 	c->reader_err = errno;
 	c->reader_waited = cn_now() - t0;
 }
@@ -818,15 +566,15 @@ static void closing_coroutine(void *arg)
 	struct closer *c = arg;
 	char b[5];
 
-	cn_sleep(50 * NS_PER_MS); /* the reader is waiting by now */
+	cn_sleep(50 * CN_TEST_MS); /* the reader is waiting by now */
 	c->closer_rc = cn_close(c->fd[0]);
 	/* The number is probably reused at once: the old waiter must not see
 	 * this socket's data. */
 	if (cn_test_tcp_pair(c->fresh) < 0)
 		return;
-	if (cn_write_all(c->fresh[1], "hello", 5, cn_deadline_after(5 * NS_PER_S), NULL) != 5)
+	if (cn_write_all(c->fresh[1], "hello", 5, cn_deadline_after(5 * CN_TEST_SEC), NULL) != 5)
 		return;
-	ssize_t r = cn_read(c->fresh[0], b, 5, cn_deadline_after(5 * NS_PER_S));
+	ssize_t r = cn_read(c->fresh[0], b, 5, cn_deadline_after(5 * CN_TEST_SEC));
 	c->fresh_ok = r == 5 && memcmp(b, "hello", 5) == 0;
 	cn_close(c->fresh[0]);
 	cn_close(c->fresh[1]);
@@ -848,7 +596,7 @@ static void test_close_while_reading(void **state)
 	assert_int_equal(c.closer_rc, 0);
 	assert_int_equal(c.reader_rc, -1);
 	assert_int_equal(c.reader_err, ECANCELED);
-	assert_true(c.reader_waited < 5 * NS_PER_S);
+	assert_true(c.reader_waited < 5 * CN_TEST_SEC);
 	assert_true(c.fresh_ok);
 	close(c.fd[1]);
 }
@@ -860,15 +608,15 @@ static void test_close_while_reading(void **state)
  * every echo checked. In inline mode the ring size is accepted and unused. */
 static void test_tiny_ring(void **state)
 {
-	int n = scaled(1000, 5);
+	int n = cn_test_scaled(1000, 5);
 	int *fds = calloc((size_t)n, sizeof *fds);
 	unsigned char *buf = malloc(3000);
 
 	assert_non_null(fds);
 	assert_non_null(buf);
 	for (unsigned ring = 2; ring <= 8; ring *= 2) {
-		struct srv s = {0};
-		srv_start(&s, CN_TEST_MODE(state), ring);
+		cn_test_echo s = {0};
+		cn_test_echo_start(&s, (cn_netpoll_mode)(CN_TEST_MODE(state)), ring);
 		for (int i = 0; i < n; i++)
 			assert_true((fds[i] = client_connect(s.port)) >= 0);
 		for (int round = 0; round < 3; round++) {
@@ -885,8 +633,8 @@ static void test_tiny_ring(void **state)
 		}
 		for (int i = 0; i < n; i++)
 			close(fds[i]);
-		WAIT_FOR(atomic_load(&s.open) == 0, 30);
-		srv_stop(&s);
+		CN_TEST_WAIT_FOR(atomic_load(&s.open) == 0, 30);
+		cn_test_echo_stop(&s);
 		assert_int_equal(s.stats.finished, (uint64_t)n + 1);
 		print_message("ring %u: %d connections, %llu completions, %llu ring-full\n", ring,
 		              n, (unsigned long long)s.stats.completions,
@@ -901,8 +649,8 @@ static void test_tiny_ring(void **state)
  * finished, the netpoll thread is joined (thread count back), no fd left. */
 static void test_stop_many_waiting(void **state)
 {
-	struct srv s = {.sleepers = scaled(2000, 5)};
-	int n = scaled(1000, 5);
+	cn_test_echo s = {.sleepers = cn_test_scaled(2000, 5)};
+	int n = cn_test_scaled(1000, 5);
 	int *fds = calloc((size_t)n, sizeof *fds);
 	/* Warm-up, as in child_server(): process-wide fds of a poller
 	 * library are not this runtime's leaks. */
@@ -912,24 +660,24 @@ static void test_stop_many_waiting(void **state)
 	int threads0 = count_dir("/proc/self/task"), fds0 = settled_fd_count();
 
 	assert_non_null(fds);
-	srv_start(&s, CN_TEST_MODE(state), 0);
+	cn_test_echo_start(&s, (cn_netpoll_mode)(CN_TEST_MODE(state)), 0);
 	for (int i = 0; i < n; i++) {
 		assert_true((fds[i] = client_connect(s.port)) >= 0);
 		assert_int_equal(roundtrip(fds[i], 10, (uint64_t)i), 0);
 	}
-	WAIT_FOR(atomic_load(&s.sleeping) == s.sleepers, 30);
+	CN_TEST_WAIT_FOR(atomic_load(&s.sleeping) == s.sleepers, 30);
 	assert_int_equal(atomic_load(&s.sleeping), s.sleepers);
 	assert_int_equal(atomic_load(&s.open), n);
 	int64_t t0 = cn_test_now();
-	srv_stop(&s);
+	cn_test_echo_stop(&s);
 	print_message("stop with %d connections + %d sleepers waiting: %.3f s\n", n, s.sleepers,
-	              (double)(cn_test_now() - t0) / NS_PER_S);
+	              (double)(cn_test_now() - t0) / CN_TEST_SEC);
 	/* acceptor + conns + sleepers, each resumed with ECANCELED */
 	assert_int_equal(atomic_load(&s.cancelled), n + s.sleepers);
 	assert_int_equal(s.stats.finished, (uint64_t)(1 + n + s.sleepers));
 	/* "<=": a thread of an earlier test may still have been leaving when
 	 * threads0 was taken (qemu-user shows that). */
-	WAIT_FOR(count_dir("/proc/self/task") <= threads0, 5);
+	CN_TEST_WAIT_FOR(count_dir("/proc/self/task") <= threads0, 5);
 	assert_true(count_dir("/proc/self/task") <= threads0);
 	/* The server closed its side of every connection: EOF here. */
 	for (int i = 0; i < n; i++) {
@@ -943,7 +691,7 @@ static void test_stop_many_waiting(void **state)
 
 /* ---- child-process servers -------------------------------------------- */
 
-static struct srv child_srv;
+static cn_test_echo child_srv;
 
 static void child_on_term(int sig)
 {
@@ -959,7 +707,7 @@ static int child_server(int argc, char **argv)
 	if (argc < 5)
 		return 2;
 	int mode = atoi(argv[2]), headroom = atoi(argv[3]);
-	struct srv *s = &child_srv;
+	cn_test_echo *s = &child_srv;
 
 	alarm(120); /* never outlive a lost parent */
 	signal(SIGPIPE, SIG_IGN);
@@ -971,7 +719,7 @@ static int child_server(int argc, char **argv)
 		return 3;
 	int fds0 = settled_fd_count(), threads0 = count_dir("/proc/self/task");
 	s->sleepers = atoi(argv[4]);
-	if (srv_init(s, (cn_netpoll_mode)mode, 0) < 0)
+	if (cn_test_echo_init(s, (cn_netpoll_mode)mode, 0) < 0)
 		return 3;
 	if (headroom > 0) {
 		/* Room for the runtime's own fds (poller, wake-up) and headroom
@@ -989,7 +737,7 @@ static int child_server(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	printf("port %d\n", s->port);
 	fflush(stdout);
-	srv_run(s);
+	cn_test_echo_run(s);
 	fprintf(stderr,
 	        "child server: accepted %ld, accept errors %ld, cancelled %ld, "
 	        "spawned %llu, finished %llu\n",
@@ -1009,7 +757,7 @@ static int child_server(int argc, char **argv)
 	}
 	/* TSan starts a background thread of its own with the first
 	 * pthread_create(): allow for it. */
-	if (count_dir("/proc/self/task") > threads0 + UNDER_TSAN)
+	if (count_dir("/proc/self/task") > threads0 + CN_TEST_TSAN)
 		return 13;
 	return 0;
 }
@@ -1036,10 +784,10 @@ static void child_start(struct child *c, int mode, int headroom, int sleepers)
 		close(p[1]);
 		char *argv[32], words[512];
 		int k = 0;
-		if (qemu_runner) {
+		if (cn_test_qemu()) {
 			/* No binfmt_misc for arm64 here: run the child the way
 			 * this process was run. */
-			snprintf(words, sizeof words, "%s", qemu_runner);
+			snprintf(words, sizeof words, "%s", cn_test_qemu());
 			for (char *w = strtok(words, " "); w && k < 24; w = strtok(NULL, " "))
 				argv[k++] = w;
 		}
@@ -1064,7 +812,7 @@ static void child_start(struct child *c, int mode, int headroom, int sleepers)
 static int child_stop(struct child *c)
 {
 	int st = 0;
-	int64_t until = cn_test_now() + 60 * NS_PER_S;
+	int64_t until = cn_test_now() + 60 * CN_TEST_SEC;
 
 	kill(c->pid, SIGTERM);
 	while (waitpid(c->pid, &st, WNOHANG) == 0) {
@@ -1074,7 +822,7 @@ static int child_stop(struct child *c)
 			print_error("child server hangs on SIGTERM\n");
 			return -1;
 		}
-		struct timespec ts = {0, 5 * NS_PER_MS};
+		struct timespec ts = {0, 5 * CN_TEST_MS};
 		nanosleep(&ts, NULL);
 	}
 	if (!WIFEXITED(st)) {
@@ -1110,11 +858,11 @@ static double proc_cpu(pid_t pid)
 static void test_sigterm_many_waiting(void **state)
 {
 	struct child c;
-	int n = scaled(1000, 5);
+	int n = cn_test_scaled(1000, 5);
 	int *fds = calloc((size_t)n, sizeof *fds);
 
 	assert_non_null(fds);
-	child_start(&c, CN_TEST_MODE(state), 0, scaled(2000, 5));
+	child_start(&c, CN_TEST_MODE(state), 0, cn_test_scaled(2000, 5));
 	for (int i = 0; i < n; i++) {
 		assert_true((fds[i] = client_connect(c.port)) >= 0);
 		assert_int_equal(roundtrip(fds[i], 10, (uint64_t)i), 0);
@@ -1146,18 +894,18 @@ static void test_fd_exhaustion(void **state)
 		assert_int_equal(write_full(fds[i], b, sizeof b), 0);
 	}
 	/* Let the server hit the limit and sit there. */
-	struct timespec settle = {0, 300 * NS_PER_MS};
+	struct timespec settle = {0, 300 * CN_TEST_MS};
 	nanosleep(&settle, NULL);
 	double cpu0 = proc_cpu(c.pid);
 	int64_t t0 = cn_test_now();
 	struct timespec idle = {1, 0};
 	nanosleep(&idle, NULL);
 	double cpu = proc_cpu(c.pid) - cpu0;
-	double wall = (double)(cn_test_now() - t0) / NS_PER_S;
+	double wall = (double)(cn_test_now() - t0) / CN_TEST_SEC;
 	print_message("fd limit: server used %.3f s CPU in %.3f s while out of fds\n", cpu, wall);
 	assert_true(cpu0 >= 0);
 	/* A spinning accept loop would burn about the whole second. */
-	assert_true(cpu < 0.25 * wall + (UNDER_VALGRIND() ? 0.5 : 0.0));
+	assert_true(cpu < 0.25 * wall + (cn_test_valgrind() ? 0.5 : 0.0));
 	for (int i = 0; i < CLIENTS; i++) {
 		struct pollfd p = {.fd = fds[i], .events = POLLIN};
 		served[i] = poll(&p, 1, 0) == 1;
@@ -1193,15 +941,8 @@ int main(int argc, char **argv)
 		return 1;
 	self_exe[n] = 0;
 	signal(SIGPIPE, SIG_IGN);
-	const char *runner = getenv("RUNNER");
-	if (runner && strstr(runner, "qemu"))
-		qemu_runner = runner;
 	/* 1,000 connections are 2,000 fds in this process (both ends). */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	cn_test_raise_nofile();
 
 	const struct CMUnitTest tests[] = {
 		BOTH(test_idle_clients),
@@ -1218,8 +959,5 @@ int main(int argc, char **argv)
 		BOTH(test_sigterm_many_waiting),
 		BOTH(test_fd_exhaustion),
 	};
-	/* HOSTILE_FILTER=test_non_reader* runs a subset (cmocka's glob). */
-	if (getenv("HOSTILE_FILTER"))
-		cmocka_set_test_filter(getenv("HOSTILE_FILTER"));
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return CN_TEST_RUN(tests, NULL, NULL);
 }

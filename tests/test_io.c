@@ -32,21 +32,7 @@
 #include "helpers/cn_test.h"
 #include "sched.h" /* white box: cn__fd_event() for injected events */
 
-#define MSEC ((int64_t)1000000)
-
-static cn_runtime *make_rt_ring(void **state, unsigned ring)
-{
-	cn_runtime_opts o = {.mode = (cn_netpoll_mode)CN_TEST_MODE(state), .ring_size = ring};
-	cn_runtime *rt = cn_runtime_create(&o);
-
-	assert_non_null(rt);
-	return rt;
-}
-
-static cn_runtime *make_rt(void **state)
-{
-	return make_rt_ring(state, 0);
-}
+#define MSEC CN_TEST_MS
 
 static unsigned char pat(size_t i, unsigned seed)
 {
@@ -82,7 +68,7 @@ static void pipe_writer(void *arg)
 
 static void test_pipe(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct pipe_t p;
 
 	memset(&p, 0, sizeof(p));
@@ -116,7 +102,7 @@ static void file_co(void *arg)
 
 static void test_regular_file(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	char path[] = "/tmp/cn_test_io_XXXXXX";
 	struct file_t f;
 
@@ -165,7 +151,7 @@ static void closew_closer(void *arg)
 
 static void test_close_while_waiting(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct closew c;
 	char b[4];
 
@@ -215,7 +201,7 @@ static void reset_peer(void *arg)
 
 static void test_peer_reset(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct sock2 s;
 
 	memset(&s, 0, sizeof(s));
@@ -255,7 +241,7 @@ static void half_peer(void *arg)
 
 static void test_half_close_eof(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct sock2 s;
 
 	memset(&s, 0, sizeof(s));
@@ -311,7 +297,7 @@ static void big_reader(void *arg)
 
 static void test_partial_writes(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct big b;
 	int small = 64 * 1024;
 
@@ -406,7 +392,7 @@ static void fan_writer(void *arg)
 
 static void run_fan(void **state, unsigned ring, cn_runtime_stats *st)
 {
-	cn_runtime *rt = make_rt_ring(state, ring);
+	cn_runtime *rt = cn_test_runtime(CN_TEST_MODE(state), ring);
 	struct fan *f = calloc(1, sizeof(*f));
 	struct fan_arg *args = calloc(NPAIR, sizeof(*args));
 
@@ -627,7 +613,7 @@ static void conn_client(void *arg)
 
 static void test_connect_accept(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct conn c;
 	int dead;
 
@@ -699,7 +685,7 @@ static void *stop_later(void *arg)
 
 static void test_shutdown_with_waiters(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct shut *s = calloc(1, sizeof(*s));
 	struct shut_arg args[NWAIT];
 	pthread_t th;
@@ -800,7 +786,7 @@ static void race_controller(void *arg)
 
 static void test_close_race(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct race *r = calloc(1, sizeof(*r));
 	cn_runtime_stats st;
 	pthread_t th;
@@ -868,7 +854,7 @@ static void ioerr_second(void *arg)
 
 static void test_io_errors(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct ioerr x;
 	char b[4];
 
@@ -906,8 +892,8 @@ static void test_io_errors(void **state)
  * fd with its error, handled as the event loop would. */
 static void inject_error(int fd, int err)
 {
-	cn_runtime *rt = cn_runtime_current();
-	cn__fdent *e = cn__fd_lookup(&rt->fds, fd);
+	cn__fdtable *fds = cn__task_current()->s->fds;
+	cn__fdent *e = cn__fd_lookup(fds, fd);
 	cn__poll_event ev;
 	cn_promise *ps[2];
 
@@ -915,7 +901,7 @@ static void inject_error(int fd, int err)
 	ev.events = CN__POLL_IN | CN__POLL_OUT;
 	ev.error = err;
 	/* Nobody waits on fd here, so no promise is taken. */
-	assert_int_equal(cn__fd_event(rt, &ev, ps), 0);
+	assert_int_equal(cn__fd_event(fds, &ev, ps), 0);
 }
 
 struct pend {
@@ -989,7 +975,7 @@ static void pend_co(void *arg)
 
 static void test_pending_error(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct pend p;
 
 	memset(&p, 0, sizeof(p));
@@ -1032,5 +1018,5 @@ int main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	cn_test_watchdog(300);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return CN_TEST_RUN(tests, NULL, NULL);
 }

@@ -42,7 +42,7 @@
 #include "coronet.h"
 #include "helpers/cn_test.h"
 
-#define MSEC ((int64_t)1000000)
+#define MSEC CN_TEST_MS
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
@@ -76,15 +76,6 @@ static int bad;
 			bad++;                                                    \
 		}                                                                 \
 	} while (0)
-
-static cn_runtime *make_rt(cn_netpoll_mode mode)
-{
-	cn_runtime_opts o = {.mode = mode};
-	cn_runtime *rt = cn_runtime_create(&o);
-
-	assert_non_null(rt);
-	return rt;
-}
 
 static void nothing(void *arg)
 {
@@ -219,7 +210,7 @@ static void test_runtime_args(void **state)
 	EXPECT_ERR(cn_runtime_destroy(NULL), -1, EINVAL);
 	EXPECT_ERR(cn_spawn(NULL, nothing, NULL, NULL), -1, EINVAL);
 
-	rt = make_rt(CN_NETPOLL_THREAD);
+	rt = cn_test_runtime(CN_NETPOLL_THREAD, 0);
 	EXPECT_ERR(cn_runtime_stats_get(rt, NULL), -1, EINVAL);
 	EXPECT_ERR(cn_spawn(rt, NULL, NULL, NULL), -1, EINVAL);
 	co.stack_size = 1;
@@ -358,13 +349,13 @@ static void checker_fn(void *arg)
 
 static void test_resume_held(void **state)
 {
-	cn_netpoll_mode mode = (cn_netpoll_mode)CN_TEST_MODE(state);
+	cn_netpoll_mode mode = CN_TEST_MODE(state);
 	struct held h;
 
 	bad = 0;
 	memset(&h, 0, sizeof(h));
-	h.rt = make_rt(mode);
-	h.other = make_rt(CN_NETPOLL_INLINE);
+	h.rt = cn_test_runtime(mode, 0);
+	h.other = cn_test_runtime(CN_NETPOLL_INLINE, 0);
 	cn_promise_init(&h.p);
 	assert_int_equal(cn_spawn(h.rt, parked_fn, &h, NULL), 0);
 	assert_int_equal(cn_spawn(h.rt, queued_fn, &h, NULL), 0);
@@ -460,13 +451,13 @@ static void *wrong_helper(void *arg)
 
 static void test_wrong_thread(void **state)
 {
-	cn_netpoll_mode mode = (cn_netpoll_mode)CN_TEST_MODE(state);
+	cn_netpoll_mode mode = CN_TEST_MODE(state);
 	struct wrong w;
 	pthread_t th;
 
 	bad = 0;
 	memset(&w, 0, sizeof(w));
-	w.rt = make_rt(mode);
+	w.rt = cn_test_runtime(mode, 0);
 	cn_promise_init(&w.p);
 	assert_int_equal(pipe(w.pipe), 0);
 	assert_int_equal(sem_init(&w.go, 0, 0), 0);
@@ -604,7 +595,7 @@ static void iomis_fn(void *arg)
 
 static void test_io_args(void **state)
 {
-	cn_runtime *rt = make_rt((cn_netpoll_mode)CN_TEST_MODE(state));
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct iomis m;
 	int p2[2];
 
@@ -640,7 +631,7 @@ static void stopper(void *arg)
 
 static void test_lifecycle(void **state)
 {
-	cn_runtime *rt = make_rt((cn_netpoll_mode)CN_TEST_MODE(state));
+	cn_runtime *rt = cn_test_runtime_for(state);
 	cn_runtime_stats st;
 
 	bad = 0;
@@ -716,7 +707,7 @@ static void sigpipe_fn(void *arg)
 
 static void test_sigpipe(void **state)
 {
-	cn_runtime *rt = make_rt((cn_netpoll_mode)CN_TEST_MODE(state));
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct pipe_peer s;
 	struct sockaddr_in a;
 	int sp[2];
@@ -762,5 +753,5 @@ int main(void)
 	};
 
 	cn_test_watchdog(120);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return CN_TEST_RUN(tests, NULL, NULL);
 }

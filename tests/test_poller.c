@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "poller.h"
+#include "helpers/cn_test.h"
 
 #if defined(CN_NETPOLL_KQUEUE) && defined(__linux__)
 /*
@@ -45,8 +46,8 @@ const char *__tsan_default_suppressions(void)
 }
 #endif
 
-#define MS 1000000LL
-#define SEC 1000000000LL
+#define MS CN_TEST_MS
+#define SEC CN_TEST_SEC
 /* Generous upper bounds: they only catch hangs, also under Valgrind/TSan. */
 #define HANG_NS (5 * SEC)
 
@@ -1008,7 +1009,8 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_many_fds),
 	};
 
-	/* ./test_poller [glob]: run only the matching tests. */
+	/* ./test_poller [glob], or CN_TEST_CASE: run only the matching tests. */
+	cn_test_filter_from_env();
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests_name(cn__poller_name(), tests, NULL, NULL);

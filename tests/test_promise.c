@@ -17,15 +17,6 @@
 #include "coronet.h"
 #include "helpers/cn_test.h"
 
-static cn_runtime *make_rt(void **state)
-{
-	cn_runtime_opts o = {.mode = (cn_netpoll_mode)CN_TEST_MODE(state)};
-	cn_runtime *rt = cn_runtime_create(&o);
-
-	assert_non_null(rt);
-	return rt;
-}
-
 /* --- ordering ------------------------------------------------------------ */
 
 struct order {
@@ -58,7 +49,7 @@ static void order_fulfiller(void *arg)
 
 static void test_fulfil_resume_order(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct order o = {.n = 0};
 
 	cn_promise_init(&o.p);
@@ -103,7 +94,7 @@ static void outc_fulfiller(void *arg)
 
 static void test_outcomes(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct outc o;
 
 	memset(&o, 0, sizeof(o));
@@ -162,7 +153,7 @@ static void many_fulfiller(void *arg)
 
 static void test_many_waiters(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct many *m = calloc(1, sizeof(*m));
 	struct many_arg *args = calloc(MANY, sizeof(*args));
 	cn_runtime_stats st;
@@ -236,7 +227,7 @@ static void errs_other(void *arg)
 
 static void test_errors(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct errs e;
 	cn_promise q;
 
@@ -295,7 +286,7 @@ static void nested_outer(void *arg)
 
 static void test_nested_plain_coroutine(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	cn_promise p;
 
 	cn_promise_init(&p);
@@ -336,7 +327,7 @@ static void stop_stopper(void *arg)
 
 static void test_stop_cancels_waiter(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct stopw s = {.r = 0};
 
 	cn_promise_init(&s.p);
@@ -360,5 +351,5 @@ int main(void)
 	};
 
 	cn_test_watchdog(120);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return CN_TEST_RUN(tests, NULL, NULL);
 }

@@ -23,25 +23,8 @@
 #include "coronet.h"
 #include "helpers/cn_test.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
-#define MSEC ((int64_t)1000000)
-
-static cn_runtime *make_rt(void **state)
-{
-	cn_runtime_opts o = {.mode = (cn_netpoll_mode)CN_TEST_MODE(state)};
-	cn_runtime *rt = cn_runtime_create(&o);
-
-	assert_non_null(rt);
-	return rt;
-}
+#define MSEC CN_TEST_MS
 
 struct rr {
 	char log[64];
@@ -65,7 +48,7 @@ static void rr_co(void *arg)
 
 static void test_round_robin(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	struct rr r = {.n = 0};
 	struct rr_arg a[3] = {{&r, 'a'}, {&r, 'b'}, {&r, 'c'}};
 	cn_runtime_stats st;
@@ -108,7 +91,7 @@ static void tree_co(void *arg)
 
 static void test_spawn_from_coroutine(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 	cn_runtime_stats st;
 
 	tree_count = 0;
@@ -220,7 +203,7 @@ static void test_errors(void **state)
 	assert_int_equal(errno, EPERM);
 	assert_null(cn_runtime_current());
 
-	rt = make_rt(state);
+	rt = cn_test_runtime_for(state);
 	errno = 0;
 	assert_int_equal(cn_spawn(rt, NULL, NULL, NULL), -1);
 	assert_int_equal(errno, EINVAL);
@@ -241,7 +224,7 @@ static void test_errors(void **state)
 
 static void test_destroy_unrun(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(cn_spawn(rt, noop, NULL, NULL), 0);
@@ -294,7 +277,7 @@ static void test_stop_from_signal(void **state)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;
 	sigaction(SIGUSR1, &sa, NULL);
-	sig_rt = make_rt(state);
+	sig_rt = cn_test_runtime_for(state);
 	sig_cancelled = 0;
 	main_thread = pthread_self();
 	cn_spawn(sig_rt, long_sleeper, NULL, NULL);
@@ -312,7 +295,7 @@ static void test_stop_from_signal(void **state)
 
 static void test_stop_before_run(void **state)
 {
-	cn_runtime *rt = make_rt(state);
+	cn_runtime *rt = cn_test_runtime_for(state);
 
 	sig_cancelled = 0;
 	cn_spawn(rt, long_sleeper, NULL, NULL);
@@ -374,7 +357,7 @@ static void *run_thread(void *arg)
 static int overflow_child(int mode)
 {
 	cn_runtime_opts o = {.mode = (cn_netpoll_mode)mode};
-	cn_coro_opts co = {CN_CORO_STACK_MIN, "sched-diver"};
+	cn_coro_opts co = {.stack_size = CN_CORO_STACK_MIN, .name = "sched-diver"};
 	cn_runtime *rt = cn_runtime_create(&o);
 	pthread_t th;
 
@@ -394,7 +377,7 @@ static void test_overflow_on_sched_thread(void **state)
 	ssize_t r;
 	pid_t pid;
 
-	if (RUNNING_ON_VALGRIND) {
+	if (cn_test_valgrind()) {
 		print_message("  skipped under Valgrind (it reports the fault itself)\n");
 		return;
 	}
@@ -443,5 +426,5 @@ int main(void)
 	sigaction(SIGBUS, NULL, &program_bus);
 
 	cn_test_watchdog(120);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return CN_TEST_RUN(tests, NULL, NULL);
 }

@@ -31,15 +31,13 @@
 #include <cmocka.h>
 
 #include "coronet/coro.h"
+#include "coro_internal.h"
 #include "stack.h"
+#include "helpers/cn_test.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
+#ifdef CN__VALGRIND
 #include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
+#else
 #define VALGRIND_DISABLE_ERROR_REPORTING
 #define VALGRIND_ENABLE_ERROR_REPORTING
 #endif
@@ -79,30 +77,17 @@ static int mapped(const void *addr)
 }
 
 /* Under a sanitizer its own SIGSEGV handler (which ours chains to) reports
- * the fault and exits with an error status instead of dying of the signal. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+ * the fault and exits with an error status instead of dying of the signal.
+ * (CN__ASAN / CN__TSAN: src/base.h, through helpers/cn_test.h.) */
+#if defined(CN__ASAN) || defined(CN__TSAN)
 #define SANITIZER 1
 #endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef CN__ASAN
 #define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifdef ASAN
 #include <sanitizer/asan_interface.h>
 #endif
-#if defined(__SANITIZE_THREAD__)
+#ifdef CN__TSAN
 #define TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TSAN 1
-#endif
 #endif
 
 static void assert_died_of_fault(int status)
@@ -155,7 +140,7 @@ static void program_handlers(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
-	if (cn__overflow_arm() != 0)
+	if (cn__coro_arm() != 0)
 		abort();
 	sigaction(SIGSEGV, NULL, &program_segv);
 	sigaction(SIGBUS, NULL, &program_bus);
@@ -234,7 +219,7 @@ static void test_alloc_sizes(void **state)
 		for (j = 0; j < 3; j++) {
 			cn__stack *s = &st[i][j];
 
-			assert_int_equal(cn__stack_alloc(sizes[i], s), 0);
+			assert_int_equal(cn__stack_alloc(sizes[i], 0, s), 0);
 			assert_true((size_t)(s->hi - s->lo) == round_page(sizes[i]));
 			assert_int_equal((uintptr_t)s->lo % page(), 0);
 			assert_int_equal((uintptr_t)s->hi % 16, 0);
@@ -281,7 +266,7 @@ static void test_einval(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		assert_int_equal(cn__stack_alloc(bad[i], &st), -1);
+		assert_int_equal(cn__stack_alloc(bad[i], 0, &st), -1);
 		assert_int_equal(errno, EINVAL);
 		if (bad[i] == 0)
 			continue; /* 0 means "default" to cn_coro_create */
@@ -291,7 +276,7 @@ static void test_einval(void **state)
 		assert_int_equal(errno, EINVAL);
 	}
 	errno = 0;
-	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, NULL), -1);
+	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, 0, NULL), -1);
 	assert_int_equal(errno, EINVAL);
 	cn__stack_free(NULL); /* harmless */
 }
@@ -307,7 +292,7 @@ static int guard_child(int m, const char *where)
 
 	if (cn__stack_set_guard_method(m) != 0)
 		return 3;
-	if (cn__stack_alloc(CN_CORO_STACK_MIN, &st) != 0)
+	if (cn__stack_alloc(CN_CORO_STACK_MIN, 0, &st) != 0)
 		return 4;
 	p = strcmp(where, "below") == 0   ? st.lo - 1
 	    : strcmp(where, "guard") == 0 ? st.guard
@@ -388,7 +373,7 @@ static void test_guard_mappings(void **state)
 		}
 		m0 = count_maps();
 		for (i = 0; i < N; i++)
-			assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, &st[i]), 0);
+			assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, 0, &st[i]), 0);
 		m1 = count_maps();
 		if (methods[k] == CN__GUARD_MPROTECT)
 			assert_true(m1 - m0 >= 2 * N - 8);
@@ -422,7 +407,7 @@ static void test_mprotect_limit(void **state)
 	              "its own shadow memory and dies\n");
 	skip();
 #endif
-	if (RUNNING_ON_VALGRIND) {
+	if (cn_test_valgrind()) {
 		print_message("skipped: Valgrind tracks at most a few thousand "
 		              "mappings (VG_N_SEGMENTS)\n");
 		skip();
@@ -439,7 +424,7 @@ static void test_mprotect_limit(void **state)
 	}
 	assert_int_equal(cn__stack_set_guard_method(CN__GUARD_MPROTECT), 0);
 	for (n = 0; n < CAP; n++) {
-		if (cn__stack_alloc(CN_CORO_STACK_MIN, &st[n]) != 0) {
+		if (cn__stack_alloc(CN_CORO_STACK_MIN, 0, &st[n]) != 0) {
 			err = errno;
 			break;
 		}
@@ -465,22 +450,22 @@ static void test_cache_reuse(void **state)
 	unsigned long calls;
 
 	(void)state;
-	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, &a), 0);
+	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, 0, &a), 0);
 	lo = a.lo;
 	cn__stack_free(&a);
 	assert_true(cn__stack_cached() >= 1);
 	calls = cn__stack_syscalls();
-	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, &b), 0);
+	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, 0, &b), 0);
 	assert_ptr_equal(b.lo, lo);
 	assert_int_equal(cn__stack_syscalls(), calls);
 	/* LIFO, and a different size never takes a cached stack. */
-	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, &c), 0);
+	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, 0, &c), 0);
 	cn__stack_free(&c);
 	cn__stack_free(&b);
 	calls = cn__stack_syscalls();
-	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, &c), 0);
+	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, 0, &c), 0);
 	assert_int_equal((size_t)(c.hi - c.lo), CN_CORO_STACK_MIN);
-	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, &b), 0);
+	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, 0, &b), 0);
 	assert_ptr_equal(b.lo, lo);
 	assert_int_equal(cn__stack_syscalls(), calls);
 	cn__stack_free(&b);
@@ -494,13 +479,13 @@ static void test_reuse_is_unpoisoned(void **state)
 	cn__stack a, b;
 
 	(void)state;
-	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, &a), 0);
+	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, 0, &a), 0);
 #ifdef ASAN
 	ASAN_POISON_MEMORY_REGION(a.hi - 4096, 4096);
 	assert_true(__asan_address_is_poisoned(a.hi - 100));
 #endif
 	cn__stack_free(&a);
-	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, &b), 0);
+	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, 0, &b), 0);
 	memset(b.hi - 4096, 1, 4096);
 	cn__stack_free(&b);
 }
@@ -516,7 +501,7 @@ static void test_cache_bound(void **state)
 	(void)state;
 	cn__stack_cache_flush();
 	for (i = 0; i < N; i++) {
-		assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, &st[i]), 0);
+		assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, 0, &st[i]), 0);
 		st[i].hi[-1] = 1; /* resident until given back */
 		lo[i] = st[i].lo;
 	}
@@ -557,7 +542,7 @@ static void test_many_coroutines(void **state)
 #ifdef TSAN
 	n = 4000;
 #endif
-	if (RUNNING_ON_VALGRIND)
+	if (cn_test_valgrind())
 		n = 10000;
 	co = calloc((size_t)n, sizeof(*co));
 
@@ -654,7 +639,7 @@ static void recurse_forever(void *arg)
  * ("-": unnamed) recurses until its stack overflows. */
 static int overflow_child(int m, size_t size, const char *name)
 {
-	cn_coro_opts opts = {size, strcmp(name, "-") == 0 ? NULL : name};
+	cn_coro_opts opts = {.stack_size = size, .name = strcmp(name, "-") == 0 ? NULL : name};
 	cn_coro *co;
 
 	if (cn__stack_set_guard_method(m) != 0)
@@ -668,7 +653,7 @@ static int overflow_child(int m, size_t size, const char *name)
 
 static void *overflow_thread(void *arg)
 {
-	cn_coro_opts opts = {CN_CORO_STACK_MIN, "in-a-thread"};
+	cn_coro_opts opts = {.stack_size = CN_CORO_STACK_MIN, .name = "in-a-thread"};
 	cn_coro *co = cn_coro_create(recurse_forever, NULL, &opts);
 
 	(void)arg;
@@ -692,7 +677,7 @@ static int overflow_thread_child(void)
 static void test_overflow_other_thread(void **state)
 {
 	const char *const args[] = {"overflow-thread", NULL};
-	cn_coro_opts opts = {CN_CORO_STACK_MIN, "in-a-thread"};
+	cn_coro_opts opts = {.stack_size = CN_CORO_STACK_MIN, .name = "in-a-thread"};
 	char err[1024], want[128];
 	cn_coro *co;
 	int status;
@@ -714,7 +699,7 @@ static void test_overflow_other_thread(void **state)
 
 static void check_overflow(int m, const char *name, size_t size)
 {
-	cn_coro_opts opts = {size, name};
+	cn_coro_opts opts = {.stack_size = size, .name = name};
 	char err[1024], want[256], ms[8], sz[32];
 	const char *const args[] = {"overflow", ms, sz, name ? name : "-", NULL};
 	cn_coro *co;
@@ -851,7 +836,7 @@ static void *worker(void *arg)
 		size_t size = r % 3 == 0 ? CN_CORO_STACK_MIN : CN_CORO_STACK_DEFAULT;
 
 		for (i = 0; i < HELD; i++) {
-			if (cn__stack_alloc(size, &held[i]) != 0)
+			if (cn__stack_alloc(size, 0, &held[i]) != 0)
 				return (void *)1;
 			/* Owner marks: a stack handed out twice would
 			 * show someone else's mark below. */
@@ -896,7 +881,7 @@ static void *cache_then_exit(void *arg)
 	int i;
 
 	for (i = 0; i < 10; i++)
-		if (cn__stack_alloc(48 * 1024, &mine[i]) != 0)
+		if (cn__stack_alloc(48 * 1024, 0, &mine[i]) != 0)
 			return (void *)1;
 	*st = mine[0];
 	for (i = 0; i < 10; i++)
@@ -970,5 +955,5 @@ int main(void)
 	};
 
 	program_handlers();
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return CN_TEST_RUN(tests, NULL, NULL);
 }

@@ -52,21 +52,41 @@ typedef enum cn_coro_state {
 } cn_coro_state;
 
 /* Stack sizes are virtual: only the pages a coroutine touches cost memory.
- * The size is rounded up to whole pages; the guard page is extra. */
+ * The size is rounded up to whole pages; the guard is extra. */
 #define CN_CORO_STACK_DEFAULT ((size_t)256 * 1024)
 #define CN_CORO_STACK_MIN ((size_t)16 * 1024)
 #define CN_CORO_STACK_MAX ((size_t)1024 * 1024 * 1024)
 
+/*
+ * The guard: inaccessible memory right below each stack. A write into it is
+ * reported as "coronet: coroutine 'NAME' overflowed its N-byte stack" and
+ * aborts. The limit to know: code compiled WITHOUT -fstack-clash-protection
+ * (gcc's default on Debian, clang's on macOS) may open a frame larger than
+ * the guard in one step and write below it, into the neighbouring
+ * coroutine's stack, before touching the guard at all: memory corruption
+ * instead of a report. So build code that runs in coroutines with
+ * -fstack-clash-protection (every page of a large frame is probed, and the
+ * first probe hits the guard whatever the frame's size), or keep every frame
+ * (local arrays, alloca, VLAs) well below the guard size, or raise the guard
+ * with cn_coro_opts.guard_size. A guard costs address space and page-table
+ * entries only, no memory.
+ */
+#define CN_CORO_GUARD_DEFAULT ((size_t)64 * 1024)
+#define CN_CORO_GUARD_MAX ((size_t)256 * 1024 * 1024)
+
 typedef struct cn_coro_opts {
 	size_t stack_size; /* 0 = CN_CORO_STACK_DEFAULT; else MIN..MAX */
 	const char *name;  /* for diagnostics; copied (up to 31 bytes); NULL = "coro" */
+	size_t guard_size; /* 0 = CN_CORO_GUARD_DEFAULT; else up to GUARD_MAX,
+			    * rounded up to whole pages */
 } cn_coro_opts;
 
 /*
  * Creates a suspended coroutine that will run fn(arg) on first resume.
  * opts may be NULL for the defaults.
  * Errors (NULL returned):
- *   EINVAL  fn is NULL, or opts->stack_size is outside MIN..MAX;
+ *   EINVAL  fn is NULL, opts->stack_size is outside MIN..MAX, or
+ *           opts->guard_size is above CN_CORO_GUARD_MAX;
  *   ENOMEM  no memory or address space for the stack, or the kernel refused
  *           a guard page (e.g. vm.max_map_count reached): a coroutine is never
  *           created without a guard page.

@@ -23,11 +23,11 @@
 
 #include <sys/types.h>
 
+#include "coronet/coro.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef struct cn_coro cn_coro;
 
 typedef enum cn_promise_state {
 	CN_PROMISE_PENDING = 0,

@@ -4,16 +4,49 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
 #include "helpers/cn_test.h"
 
-int cn_test_mode_thread = 0;
-int cn_test_mode_inline = 1;
+#ifdef CN__VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+int cn_test_mode_thread = CN_NETPOLL_THREAD;
+int cn_test_mode_inline = CN_NETPOLL_INLINE;
+
+int cn_test_valgrind(void)
+{
+#ifdef CN__VALGRIND
+	return RUNNING_ON_VALGRIND != 0;
+#else
+	return 0;
+#endif
+}
+
+const char *cn_test_qemu(void)
+{
+	const char *r = getenv("RUNNER");
+
+	return r && strstr(r, "qemu") ? r : NULL;
+}
+
+int cn_test_scaled(int n, int div)
+{
+	if (cn_test_valgrind() || CN_TEST_TSAN || cn_test_qemu())
+		return n / div > 1 ? n / div : 1;
+	return n;
+}
 
 static void on_alarm(int sig)
 {
@@ -28,6 +61,49 @@ void cn_test_watchdog(unsigned seconds)
 {
 	signal(SIGALRM, on_alarm);
 	alarm(seconds);
+}
+
+cn_runtime *cn_test_runtime(cn_netpoll_mode mode, unsigned ring)
+{
+	cn_runtime_opts o = {.mode = mode, .ring_size = ring};
+	cn_runtime *rt = cn_runtime_create(&o);
+
+	assert_non_null(rt);
+	return rt;
+}
+
+cn_runtime *cn_test_runtime_for(void **state)
+{
+	return cn_test_runtime(CN_TEST_MODE(state), 0);
+}
+
+rlim_t cn_test_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		const rlim_t want[] = {rl.rlim_max, 65536, 20000, 10240};
+
+		for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+			struct rlimit r = {.rlim_cur = want[i], .rlim_max = rl.rlim_max};
+
+			if (want[i] <= rl.rlim_cur || want[i] > rl.rlim_max)
+				continue;
+			if (setrlimit(RLIMIT_NOFILE, &r) == 0)
+				return want[i];
+		}
+	}
+	return rl.rlim_cur;
+}
+
+void cn_test_filter_from_env(void)
+{
+	const char *f = getenv("CN_TEST_CASE");
+
+	if (f && *f)
+		cmocka_set_test_filter(f);
 }
 
 int64_t cn_test_now(void)
@@ -51,7 +127,7 @@ int cn_test_listener(uint16_t *port)
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1024) < 0 ||
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, SOMAXCONN) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
 		close(fd);
 		return -1;
