@@ -17,6 +17,7 @@
 # build the kqueue backend on Linux against libkqueue), SAN=address|thread,
 # RUNNER (prefix for running test binaries, e.g. valgrind or qemu),
 # TESTS (test names to build and run, e.g. TESTS="test_coro test_stack"),
+# CASE (one case or a glob of them, e.g. CASE='test_pipe/thread'),
 # TEST_TIMEOUT (seconds per test binary), AUTO_DEPS=0 (never install
 # packages by itself; just say what is missing), WERROR=1 (warnings fail the
 # build, as in CI).
@@ -246,9 +247,12 @@ examples: $(EX_BIN)
 # "N passed, M failed" counted in test cases; a binary that crashes, hangs
 # past TEST_TIMEOUT or exits non-zero on its own (Valgrind, TSan) counts as a
 # failure. CORONET_BUILD tells tests where their sibling binaries are.
+# CASE (a cmocka glob) runs only the matching cases of each binary: every
+# test binary reads it as CN_TEST_CASE (tests/helpers/cn_test.h).
+CASE ?=
 test: $(TEST_BIN)
 	@RUNNER='$(RUNNER)' TEST_TIMEOUT='$(TEST_TIMEOUT)' CORONET_BUILD='$(BUILD)' \
-	  sh scripts/run-tests.sh $(TEST_BIN)
+	  $(if $(CASE),CN_TEST_CASE='$(CASE)') sh scripts/run-tests.sh $(TEST_BIN)
 
 # Valgrind runs the plain build. Definite and indirect leaks are errors;
 # "possibly lost" is not (pointers into the middle of coroutine stacks look
@@ -342,14 +346,10 @@ check-macho:
 	echo "check-macho: ok"
 
 # --- demo -----------------------------------------------------------------
-# The main demo is the threaded echo server driven by its client
-# (examples/demo.sh); until that script exists, the tree walk stands in.
-demo: lib examples
-	@if [ -f examples/demo.sh ]; then \
-	  sh examples/demo.sh $(BUILD); \
-	else \
-	  echo "== demo: $(BUILD)/examples/tree_walk"; $(BUILD)/examples/tree_walk; \
-	fi
+# The main demo: the threaded echo server driven by the benchmarks' load
+# generator (examples/demo.sh).
+demo: lib examples $(BUILD)/bench/echo_client
+	@sh examples/demo.sh $(BUILD)
 
 # --- install --------------------------------------------------------------
 # Requires.private names ck when it came from pkg-config, so static linking

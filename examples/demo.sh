@@ -3,7 +3,7 @@
 #
 # For each netpoll mode (thread, then inline): starts examples/echo_server on
 # a free port (port 0; the port is read from its "listening on" line), drives
-# it with examples/echo_client for a few seconds, prints the client's figures,
+# it with tests/bench/echo_client for a few seconds, prints the client's figures,
 # then sends SIGINT to the server and shows its clean-shutdown counts. Ends
 # with a two-line comparison and exits non-zero if anything failed.
 #
@@ -18,7 +18,7 @@ secs=${DEMO_SECONDS:-3}
 conns=${DEMO_CONNS:-100}
 size=${DEMO_SIZE:-64}
 server=$build/examples/echo_server
-client=$build/examples/echo_client
+client=$build/bench/echo_client
 
 for exe in "$server" "$client"; do
 	if [ ! -x "$exe" ]; then

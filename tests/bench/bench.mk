@@ -18,7 +18,8 @@
 #
 # Every tests/bench/bench_*.c is a standalone main linked with libcoronet.a;
 # bench_switch also links Boost.Context when it is installed. The echo
-# sections (issue 5) also need examples/echo_server and examples/echo_client
+# sections (issue 5) also need examples/echo_server and the load generator
+# tests/bench/echo_client
 # (release build, same flags) and the two baseline servers, which do not use
 # coronet at all: raw_epoll_echo (plain C, Linux only) and uv_echo (libuv,
 # built only when pkg-config finds libuv; otherwise bench-build says so and
@@ -72,7 +73,7 @@ $(BUILD)/bench/uv_echo: tests/bench/uv_echo.c $(FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CN_UV_CFLAGS) $(LDFLAGS) -o $@ $< $(CN_UV_LIBS)
 
-CN_ECHO_BIN := $(BUILD)/examples/echo_server $(BUILD)/examples/echo_client
+CN_ECHO_BIN := $(BUILD)/examples/echo_server $(BUILD)/bench/echo_client
 ifeq ($(OS),linux)
   CN_ECHO_BIN += $(BUILD)/bench/raw_epoll_echo
 endif

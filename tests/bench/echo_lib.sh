@@ -18,7 +18,7 @@ QUICK=${QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
 mkdir -p "$OUT" || exit 1
 
-CLIENT="$EX/echo_client"
+CLIENT="$BIN/echo_client"
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/cn-bench.XXXXXX") || exit 1
 SRV_PID=
 # A section killed by the run.sh timeout must not leave a server behind

@@ -6,7 +6,7 @@
  * It takes the same command line as examples/echo_server.c
  * (--port N, --host ADDR; --mode is accepted and ignored) and prints the same
  * "listening on HOST:PORT" line and the same kind of "stats" line on
- * SIGINT/SIGTERM, so examples/echo_client.c and the benchmark scripts drive
+ * SIGINT/SIGTERM, so tests/bench/echo_client.c and the benchmark scripts drive
  * all servers alike.
  *
  * Threads: one thread does everything. SIGINT and SIGTERM are blocked except

@@ -21,7 +21,7 @@
 #                    (default 1000)
 #
 # One measurement = one fresh server process, one client process. The
-# client (examples/echo_client) connects every connection first and only
+# client (tests/bench/echo_client) connects every connection first and only
 # then starts its clock, so its round trips/s and latencies cover the
 # ping-pong only. The server's CPU time (user+sys, all threads, from
 # /proc/PID/task/*/schedstat) is read just before the client starts and just
@@ -80,7 +80,7 @@ CLIENT_TIMEOUT=$(awk -v s="$SECS" 'BEGIN { printf "%d", s + 120 }')
 TO=
 command -v timeout >/dev/null 2>&1 && TO="timeout -s KILL $CLIENT_TIMEOUT"
 
-echo "echo, closed-loop ping-pong: one client process (examples/echo_client, coronet inline mode)"
+echo "echo, closed-loop ping-pong: one client process (tests/bench/echo_client, coronet inline mode)"
 echo "against one server process per measurement"
 echo "machine: $(machine_line)"
 for p in $PLACEMENTS; do

@@ -5,7 +5,7 @@
  *
  * Same command line (--port N, --host ADDR; --mode is accepted and ignored),
  * same "listening on HOST:PORT" line, same kind of "stats" line on
- * SIGINT/SIGTERM, so examples/echo_client.c and the benchmark scripts drive
+ * SIGINT/SIGTERM, so tests/bench/echo_client.c and the benchmark scripts drive
  * it like the others.
  *
  * Each connection owns one buffer. An echo first tries uv_try_write(), which

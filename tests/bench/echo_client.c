@@ -1,5 +1,5 @@
 /*
- * examples/echo_client.c — load generator and checker for echo servers
+ * tests/bench/echo_client.c — load generator and checker for echo servers
  * (examples/echo_server.c, tests/bench/raw_epoll_echo.c, tests/bench/uv_echo.c).
  *
  *   echo_client --port N [--host ADDR] [--conns C] [--size BYTES]
