@@ -69,7 +69,6 @@ struct slab {
 	unsigned nfree;  /* entries in free_idx */
 	unsigned live;   /* carved stacks handed out or sitting in a cache */
 	uint16_t free_idx[SLAB_STACKS];
-	unsigned vg_id[SLAB_STACKS]; /* Valgrind stack ids, while handed out */
 	/* Owner names; written by the owning thread, read by the reporter. */
 	_Atomic(const char *) label[SLAB_STACKS];
 };
@@ -265,8 +264,11 @@ static void stack_fill(struct slab *s, unsigned idx, cn__stack *st)
 	st->lo = st->guard + s->guard;
 	st->hi = st->lo + s->size;
 	st->slab = s;
+	st->label = &s->label[idx];
 }
 
+/* Only where a stack goes back to its slab: a division, off the cache's
+ * hot path. */
 static unsigned stack_index(const cn__stack *st)
 {
 	const struct slab *s = st->slab;
@@ -350,20 +352,6 @@ void cn__slab_give(cn__stack *sts, unsigned n)
 		}
 	}
 	pthread_mutex_unlock(&slab_lock);
-}
-
-void cn__slab_label(const cn__stack *st, const char *label)
-{
-	struct slab *s = st->slab;
-
-	atomic_store_explicit(&s->label[stack_index(st)], label, memory_order_release);
-}
-
-unsigned *cn__slab_vg_id(const cn__stack *st)
-{
-	struct slab *s = st->slab;
-
-	return &s->vg_id[stack_index(st)];
 }
 
 int cn__slab_find(const void *addr, cn__stack *out, int *in_guard, const char **label)

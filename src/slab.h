@@ -34,13 +34,6 @@ int cn__slab_method(void);
 /* Whether MADV_GUARD_INSTALL really guards here (see slab.c). */
 int cn__slab_madvise_works(size_t page_size);
 
-/* Per-stack label (the owner's name, NULL = none) that the overflow
- * reporter prints; the label's memory must outlive the stack's use. */
-void cn__slab_label(const cn__stack *st, const char *label);
-
-/* Valgrind's stack id of st while it is handed out (stack.c keeps it). */
-unsigned *cn__slab_vg_id(const cn__stack *st);
-
 /*
  * Which handed-out stack addr lies in: fills *out (its bounds) and returns
  * 1 with *in_guard saying whether addr is in its guard, and *label its

@@ -131,7 +131,7 @@ static void hand_out(cn__stack *st)
 {
 #ifdef CN__VALGRIND
 	if (on_valgrind)
-		*cn__slab_vg_id(st) = VALGRIND_STACK_REGISTER(st->lo, st->hi);
+		st->vg_id = VALGRIND_STACK_REGISTER(st->lo, st->hi);
 #endif
 	(void)st;
 }
@@ -149,9 +149,9 @@ static void take_back(const cn__stack *st)
 #endif
 #ifdef CN__VALGRIND
 	if (on_valgrind)
-		VALGRIND_STACK_DEREGISTER(*cn__slab_vg_id(st));
+		VALGRIND_STACK_DEREGISTER(st->vg_id);
 #endif
-	cn__slab_label(st, NULL);
+	cn__stack_label(st, NULL);
 }
 
 int cn__stack_alloc(size_t size, size_t guard, cn__stack *st)
@@ -216,11 +216,6 @@ void cn__stack_free(cn__stack *st)
 out:
 	st->lo = st->hi = st->guard = NULL;
 	st->slab = NULL;
-}
-
-void cn__stack_label(const cn__stack *st, const char *label)
-{
-	cn__slab_label(st, label);
 }
 
 int cn__stack_set_guard_method(int m)

@@ -32,6 +32,7 @@
 #ifndef CORONET_STACK_H
 #define CORONET_STACK_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "coronet/coro.h"
@@ -42,7 +43,12 @@ typedef struct cn__stack {
 	char *lo;    /* lowest usable byte; the guard lies just below */
 	char *hi;    /* one past the highest usable byte (16-byte aligned) */
 	char *guard; /* start of the guard region [guard, lo) */
-	void *slab;  /* owning slab, internal to stack.c */
+	void *slab;  /* owning slab (slab.c) */
+	/* Its slot's owner name in the slab header, which the overflow
+	 * reporter reads (slab.c, "Registry"); kept here so naming costs one
+	 * store. */
+	_Atomic(const char *) *label;
+	unsigned vg_id; /* Valgrind's stack id while handed out (stack.c) */
 } cn__stack;
 
 enum cn__guard_method {
@@ -65,7 +71,10 @@ void cn__stack_free(cn__stack *st);
 
 /* Names st's owner for the overflow reporter (label must outlive st's
  * use; NULL = none). The owning thread only. */
-void cn__stack_label(const cn__stack *st, const char *label);
+static inline void cn__stack_label(const cn__stack *st, const char *label)
+{
+	atomic_store_explicit(st->label, label, memory_order_release);
+}
 
 /* Which guard method this process uses (decided at first allocation). */
 int cn__stack_guard_method(void);
