@@ -1,7 +1,17 @@
 /*
  * src/fdreg.c — making an fd known to a runtime: its poller registration
  * (once per life of the fd number, edge-triggered, both directions),
- * O_NONBLOCK, and whether writes must avoid SIGPIPE.
+ * O_NONBLOCK, whether writes must avoid SIGPIPE, and which file it is.
+ *
+ * Identity. A runtime learns about an fd on its first cn_* use, but the
+ * number can be closed behind its back (a plain close(), a library, another
+ * runtime's cn_close() of an fd that was handed over) and the kernel hands
+ * the number out again for another file: not registered, maybe blocking.
+ * So each entry keeps the (st_dev, st_ino) of the file it registered, and
+ * cn__fd_check() compares it before anything that could block or wait; a
+ * different file is registered afresh (a new life: waiters of the old one
+ * get ECANCELED). Sockets' reads and writes need no check to stay
+ * non-blocking (io.c passes MSG_DONTWAIT), only before they wait.
  *
  * SIGPIPE: writes on sockets go through send/sendmsg with MSG_NOSIGNAL
  * (io.c), and where that flag is missing (macOS) the socket gets
@@ -17,33 +27,31 @@
 
 #include "io_internal.h"
 
-/* Remembers whether fd is a socket (sock: 1 yes, 0 no, -1 ask the kernel)
- * and, where MSG_NOSIGNAL is missing, turns SIGPIPE off on the socket. */
-static void note_socket(cn__fdent *e, int fd, int sock)
+/* Where MSG_NOSIGNAL is missing, turns SIGPIPE off on the socket. */
+static void no_sigpipe(int fd)
 {
-	if (sock < 0) {
-		struct stat st;
-
-		sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	}
-	e->sock = sock;
 #if defined(SO_NOSIGPIPE)
-	if (sock) {
-		int one = 1;
+	int one = 1;
 
-		setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
-	}
+	setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+#else
+	(void)fd;
 #endif
 }
 
 /* EEXIST means a registration outlived an fd closed behind our back (a dup
  * kept it alive, or libkqueue): replace it so the token carries the
  * current seq. */
-int cn__fd_register(cn__sched *s, cn__fdent *e, int fd, int sock)
+int cn__fd_register(cn__sched *s, cn__fdent *e, int fd)
 {
 	uint64_t tok = cn__fd_token(fd, atomic_load_explicit(&e->seq, memory_order_relaxed));
+	struct stat st;
 	int fl;
 
+	if (fstat(fd, &st) < 0)
+		return -1;
+	e->dev = (uint64_t)st.st_dev;
+	e->ino = (uint64_t)st.st_ino;
 	if (cn__poller_add(s->fdp, fd, tok) < 0) {
 		if (errno == EPERM) {
 			e->state = CN__FD_ALWAYS;
@@ -57,11 +65,26 @@ int cn__fd_register(cn__sched *s, cn__fdent *e, int fd, int sock)
 			return -1;
 	}
 	e->state = CN__FD_REGISTERED;
-	note_socket(e, fd, sock);
+	e->sock = S_ISSOCK(st.st_mode);
+	if (e->sock)
+		no_sigpipe(fd);
 	fl = fcntl(fd, F_GETFL);
 	if (fl >= 0 && !(fl & O_NONBLOCK))
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	return 0;
+}
+
+/* Ends the entry's life: waiters get ECANCELED, the poller forgets fd. */
+static void retire(cn__sched *s, cn__fdent *e, int fd)
+{
+	cn_promise *ps[2];
+	int n = cn__fd_retire(e, ps);
+
+	for (int i = 0; i < n; i++)
+		cn__promise_settle(ps[i], -1, ECANCELED);
+	if (e->state == CN__FD_REGISTERED)
+		cn__poller_del(s->fdp, fd);
+	e->state = CN__FD_UNKNOWN;
 }
 
 int cn__fd_register_fresh(cn__sched *s, int fd)
@@ -70,6 +93,31 @@ int cn__fd_register_fresh(cn__sched *s, int fd)
 
 	if (!e)
 		return -1;
+	if (e->state != CN__FD_UNKNOWN)
+		retire(s, e, fd);
 	cn__fd_renew(e);
-	return cn__fd_register(s, e, fd, 1);
+	return cn__fd_register(s, e, fd);
+}
+
+int cn__fd_check(cn__sched *s, cn__fdent *e, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -1; /* EBADF: closed behind our back; the call fails */
+	if ((uint64_t)st.st_dev == e->dev && (uint64_t)st.st_ino == e->ino)
+		return 0;
+	retire(s, e, fd);
+	cn__fd_renew(e);
+	if (cn__fd_register(s, e, fd) < 0)
+		return -1;
+	return 1;
+}
+
+void cn__fd_forget(cn__sched *s, int fd)
+{
+	cn__fdent *e = cn__fd_lookup(s->fds, fd);
+
+	if (e && e->state != CN__FD_UNKNOWN)
+		retire(s, e, fd);
 }

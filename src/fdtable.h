@@ -17,9 +17,16 @@
  *          it was queued for a closed fd whose number was reused since;
  *   state  scheduler-only: unknown / registered / always ready (the poller
  *          said EPERM: regular files and the like, whose syscalls never block);
- *   sock   scheduler-only: the fd is a socket, so writes go through
- *          send/sendmsg with MSG_NOSIGNAL (a closed peer gives EPIPE, never
- *          SIGPIPE);
+ *   sock   scheduler-only: the fd is a socket, so reads and writes go
+ *          through recv/send/recvmsg/sendmsg with MSG_DONTWAIT (they never
+ *          block, whatever O_NONBLOCK says) and MSG_NOSIGNAL (a closed peer
+ *          gives EPIPE, never SIGPIPE);
+ *   dev, ino  scheduler-only: which file the fd number named when it was
+ *          registered (fstat). The number can be closed behind the
+ *          runtime's back (a plain close(), another runtime's cn_close())
+ *          and handed out again for another file; io.c compares before
+ *          any call that could block or wait, and registers the new file
+ *          afresh when they differ (fdreg.c);
  *   error  the fd's pending error as the poller reported it with an event
  *          (cn__poll_event.error), packed as (seq << 32) | errno so an error
  *          learnt for a closed fd is never given to a reused one; 0 = none.
@@ -88,6 +95,7 @@ typedef struct cn__fdent {
 	_Atomic uint32_t seq;
 	int state;                 /* enum cn__fd_state; scheduler only */
 	int sock;                  /* a socket; scheduler only */
+	uint64_t dev, ino;         /* the registered file; scheduler only */
 	_Atomic uint64_t error;    /* (seq << 32) | pending errno, 0 = none */
 	_Atomic uintptr_t wait[2]; /* CN__DIR_READ, CN__DIR_WRITE */
 } cn__fdent;

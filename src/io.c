@@ -41,15 +41,31 @@
 #define IOV_MAX 1024
 #endif
 
-int cn__io_begin(cn__io *io, int fd)
+int cn__io_begin(cn__io *io, int fd, int check)
 {
 	io->t = cn__task_current();
 	if (!io->t)
 		return -1;
+	io->fd = fd;
 	io->e = cn__fd_get(io->t->s->fds, fd);
 	if (!io->e)
 		return -1;
-	if (io->e->state == CN__FD_UNKNOWN && cn__fd_register(io->t->s, io->e, fd, -1) < 0)
+	if (io->e->state == CN__FD_UNKNOWN) {
+		if (cn__fd_register(io->t->s, io->e, fd) < 0)
+			return -1;
+	} else if ((check || !io->e->sock) && cn__fd_check(io->t->s, io->e, fd) < 0) {
+		/* Only socket reads and writes are safe unchecked (MSG_DONTWAIT;
+		 * fdreg.c, "Identity"): anything else could block in the kernel
+		 * on a file the runtime never made non-blocking. */
+		return -1;
+	}
+	io->seq = atomic_load_explicit(&io->e->seq, memory_order_relaxed);
+	return 0;
+}
+
+int cn__io_recheck(cn__io *io)
+{
+	if (cn__fd_check(io->t->s, io->e, io->fd) < 0)
 		return -1;
 	io->seq = atomic_load_explicit(&io->e->seq, memory_order_relaxed);
 	return 0;
@@ -75,6 +91,15 @@ int cn__io_wait(cn__io *io, int dir, int64_t deadline)
 	r = cn__fd_arm(io->e, dir);
 	if (r != 0)
 		return r > 0 ? 0 : -1; /* an edge came while nobody waited: retry */
+	/* About to park: make sure the registration is this file's, or no
+	 * edge would ever come (fdreg.c, "Identity"). A new file: retry. */
+	r = cn__fd_check(io->t->s, io->e, io->fd);
+	if (r != 0) {
+		if (r < 0)
+			return -1;
+		io->seq = atomic_load_explicit(&io->e->seq, memory_order_relaxed);
+		return 0;
+	}
 	if (cn__wait_begin(io->t, &w, CN__WAIT_FD, io->e, dir, deadline) < 0)
 		return -1;
 	if (cn__fd_publish(io->e, dir, &w.p)) {
@@ -103,30 +128,45 @@ typedef struct io_req {
 	const struct iovec *iov;
 } io_req;
 
+/* Sockets go through recv/send/recvmsg/sendmsg with MSG_DONTWAIT: the call
+ * cannot block even when the socket is not O_NONBLOCK (an fd number reused
+ * behind our back; fdreg.c), and with MSG_NOSIGNAL. */
 static ssize_t io_call(const io_req *r, int sock)
 {
 	struct msghdr m;
 
+	if (!sock) {
+		switch (r->op) {
+		case OP_READ:
+			return read(r->fd, r->buf, r->n);
+		case OP_WRITE:
+			return write(r->fd, r->buf, r->n);
+		case OP_READV:
+			return readv(r->fd, r->iov, r->iovcnt);
+		case OP_WRITEV:
+			return writev(r->fd, r->iov, r->iovcnt);
+		case OP_RECV:
+		case OP_SEND:
+			break;
+		}
+	}
 	switch (r->op) {
 	case OP_READ:
-		return read(r->fd, r->buf, r->n);
+		return recv(r->fd, r->buf, r->n, MSG_DONTWAIT);
 	case OP_WRITE:
-		if (sock)
-			return send(r->fd, r->buf, r->n, CN__NOSIGNAL);
-		return write(r->fd, r->buf, r->n);
+		return send(r->fd, r->buf, r->n, MSG_DONTWAIT | CN__NOSIGNAL);
 	case OP_READV:
-		return readv(r->fd, r->iov, r->iovcnt);
 	case OP_WRITEV:
-		if (!sock)
-			return writev(r->fd, r->iov, r->iovcnt);
 		memset(&m, 0, sizeof(m));
 		m.msg_iov = (struct iovec *)r->iov;
 		m.msg_iovlen = r->iovcnt;
-		return sendmsg(r->fd, &m, CN__NOSIGNAL);
+		if (r->op == OP_READV)
+			return recvmsg(r->fd, &m, MSG_DONTWAIT);
+		return sendmsg(r->fd, &m, MSG_DONTWAIT | CN__NOSIGNAL);
 	case OP_RECV:
-		return recv(r->fd, r->buf, r->n, r->flags);
+		return recv(r->fd, r->buf, r->n, r->flags | MSG_DONTWAIT);
 	case OP_SEND:
-		return send(r->fd, r->buf, r->n, r->flags | CN__NOSIGNAL);
+		return send(r->fd, r->buf, r->n, r->flags | MSG_DONTWAIT | CN__NOSIGNAL);
 	}
 	errno = EINVAL;
 	return -1;
@@ -164,7 +204,7 @@ static ssize_t io_run(const io_req *r, int dir, int64_t deadline)
 {
 	cn__io io;
 
-	if (CN__UNLIKELY(io_args_bad(r)) || cn__io_begin(&io, r->fd) < 0)
+	if (CN__UNLIKELY(io_args_bad(r)) || cn__io_begin(&io, r->fd, 0) < 0)
 		return -1;
 	for (;;) {
 		ssize_t n = io_call(r, io.e->sock);
@@ -182,6 +222,13 @@ static ssize_t io_run(const io_req *r, int dir, int64_t deadline)
 			return 0;
 		if (errno == EINTR)
 			continue;
+		if (CN__UNLIKELY(errno == ENOTSOCK) && io.e->sock) {
+			/* The number was a socket once; now it names another
+			 * file: register that one and start over. */
+			if (cn__io_recheck(&io) < 0)
+				return -1;
+			continue;
+		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
 		if (cn__io_wait(&io, dir, deadline) < 0)
@@ -219,9 +266,28 @@ ssize_t cn_writev(int fd, const struct iovec *iov, int iovcnt, int64_t deadline)
 
 ssize_t cn_recv(int fd, void *buf, size_t n, int flags, int64_t deadline)
 {
-	io_req r = {.op = OP_RECV, .fd = fd, .buf = buf, .n = n, .flags = flags};
+	io_req r = {.op = OP_RECV, .fd = fd, .buf = buf, .n = n, .flags = flags & ~MSG_WAITALL};
+	size_t got = 0;
 
-	return io_run(&r, CN__DIR_READ, deadline);
+	if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK))
+		return io_run(&r, CN__DIR_READ, deadline);
+	/* MSG_WAITALL on a non-blocking socket returns what is there, so the
+	 * waiting is ours: until n bytes, EOF, an error or the deadline.
+	 * Like recv(2), bytes already received are returned rather than the
+	 * error that cut them short (the next call reports it). */
+	do {
+		ssize_t k;
+
+		k = io_run(&r, CN__DIR_READ, deadline);
+		if (k < 0)
+			return got ? (ssize_t)got : -1;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+		r.buf = (char *)buf + got;
+		r.n = n - got;
+	} while (got < n);
+	return (ssize_t)got;
 }
 
 ssize_t cn_send(int fd, const void *buf, size_t n, int flags, int64_t deadline)
@@ -238,18 +304,19 @@ ssize_t cn_write_all(int fd, const void *buf, size_t n, int64_t deadline, size_t
 
 	if (written)
 		*written = 0;
-	if (!cn__task_current())
-		return -1;
+	/* Arguments first, as every call of io.h checks them. */
 	if (n > SSIZE_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (n == 0) /* still checks fd, like write(fd, buf, 0) */
-		return cn_write(fd, buf, 0, deadline);
-	if (!buf) {
+	if (!buf && n > 0) {
 		errno = EFAULT;
 		return -1;
 	}
+	if (!cn__task_current())
+		return -1;
+	if (n == 0) /* still checks fd, like write(fd, buf, 0) */
+		return cn_write(fd, buf, 0, deadline);
 	do {
 		ssize_t r = cn_write(fd, p + done, n - done, deadline);
 

@@ -30,6 +30,36 @@ static int accept_nb(int fd, struct sockaddr *addr, socklen_t *len)
 #endif
 }
 
+/*
+ * For a condition no readiness edge announces (no fds to accept with; an
+ * AF_UNIX listener's full backlog): sleeps *backoff, doubled each time up
+ * to 100 ms, never past the deadline. 0 to retry; -1 with ETIMEDOUT,
+ * ECANCELED (a stop, or the fd was closed meanwhile).
+ */
+static int backoff_sleep(cn__io *io, int64_t *backoff, int64_t deadline)
+{
+	int64_t d = *backoff;
+
+	if (deadline != CN_NO_DEADLINE) {
+		int64_t left = deadline - cn_now();
+
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (left < d)
+			d = left;
+	}
+	if (cn_sleep(d) < 0)
+		return -1;
+	if (cn__io_closed(io)) {
+		errno = ECANCELED;
+		return -1;
+	}
+	*backoff = *backoff * 2 > 100 * MS ? 100 * MS : *backoff * 2;
+	return 0;
+}
+
 int cn_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline)
 {
 	int64_t backoff = 1 * MS;
@@ -39,11 +69,10 @@ int cn_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline)
 		errno = EFAULT;
 		return -1;
 	}
-	if (cn__io_begin(&io, fd) < 0)
+	if (cn__io_begin(&io, fd, 1) < 0)
 		return -1;
 	for (;;) {
 		int nfd = accept_nb(fd, addr, len);
-		int64_t d;
 		int err;
 
 		if (nfd >= 0) {
@@ -81,42 +110,37 @@ int cn_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline)
 		}
 		/* Out of descriptors: the pending connection stays queued and
 		 * no new edge will come for it, so sleep and retry accept
-		 * directly, doubling the pause up to 100 ms: no CPU spin. */
-		d = backoff;
-		if (deadline != CN_NO_DEADLINE) {
-			int64_t left = deadline - cn_now();
-
-			if (left <= 0) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-			if (left < d)
-				d = left;
-		}
-		if (cn_sleep(d) < 0)
+		 * directly: no CPU spin. */
+		if (backoff_sleep(&io, &backoff, deadline) < 0)
 			return -1;
-		if (cn__io_closed(&io)) {
-			errno = ECANCELED;
-			return -1;
-		}
-		backoff = backoff * 2 > 100 * MS ? 100 * MS : backoff * 2;
 	}
 }
 
 int cn_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline)
 {
+	int64_t backoff = 1 * MS;
 	cn__io io;
 
 	if (!addr) {
 		errno = EFAULT;
 		return -1;
 	}
-	if (cn__io_begin(&io, fd) < 0)
+	if (cn__io_begin(&io, fd, 1) < 0)
 		return -1;
-	if (connect(fd, addr, len) == 0)
-		return 0;
-	if (errno != EINPROGRESS && errno != EINTR)
-		return -1;
+	for (;;) {
+		if (connect(fd, addr, len) == 0)
+			return 0;
+		if (errno == EINPROGRESS || errno == EINTR)
+			break;
+		/* Linux answers a non-blocking AF_UNIX connect to a listener
+		 * whose backlog is full with EAGAIN (not EINPROGRESS): nothing
+		 * was started, and no edge will say when there is room. A
+		 * blocking connect would wait; so do we, backing off. */
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (backoff_sleep(&io, &backoff, deadline) < 0)
+			return -1;
+	}
 	for (;;) {
 		/* A fresh socket may report a spurious edge; ask the kernel
 		 * whether the connection is really done before reading
@@ -163,7 +187,7 @@ int cn_fd_wait(int fd, int what, int64_t deadline)
 		errno = EINVAL;
 		return -1;
 	}
-	if (cn__io_begin(&io, fd) < 0)
+	if (cn__io_begin(&io, fd, 1) < 0)
 		return -1;
 	if (io.e->state == CN__FD_ALWAYS)
 		return 0;
@@ -181,20 +205,23 @@ int cn_fd_wait(int fd, int what, int64_t deadline)
 int cn_close(int fd)
 {
 	cn__task *t = cn__task_current();
-	cn__fdent *e;
 
 	if (!t)
 		return -1;
-	e = cn__fd_lookup(t->s->fds, fd);
-	if (e && e->state != CN__FD_UNKNOWN) {
-		cn_promise *ps[2];
-		int n = cn__fd_retire(e, ps);
-
-		for (int i = 0; i < n; i++)
-			cn__promise_settle(ps[i], -1, ECANCELED);
-		if (e->state == CN__FD_REGISTERED)
-			cn__poller_del(t->s->fdp, fd);
-		e->state = CN__FD_UNKNOWN;
-	}
+	cn__fd_forget(t->s, fd);
 	return close(fd);
+}
+
+int cn_fd_release(int fd)
+{
+	cn__task *t = cn__task_current();
+
+	if (!t)
+		return -1;
+	if (fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	cn__fd_forget(t->s, fd);
+	return 0;
 }

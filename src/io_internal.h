@@ -17,12 +17,20 @@
 typedef struct cn__io {
 	cn__task *t;
 	cn__fdent *e;
+	int fd;
 	uint32_t seq;
 } cn__io;
 
 /* Starts a call on fd: finds the caller's task (EPERM), the fd's entry
- * (EBADF, ENOMEM), and registers the fd on its first use. 0, or -1. */
-int cn__io_begin(cn__io *io, int fd);
+ * (EBADF, ENOMEM), registers the fd on its first use, and otherwise checks
+ * that it still names the registered file (fdreg.c, "Identity") unless the
+ * call is a socket read or write (check 0: those cannot block). check 1:
+ * always (accept, connect, fd_wait). 0, or -1. */
+int cn__io_begin(cn__io *io, int fd, int check);
+
+/* The call found the fd may name another file: check it, and continue with
+ * the new life if so. 0, or -1 with errno. */
+int cn__io_recheck(cn__io *io);
 
 /* Whether the fd was closed (cn_close) since the call began. */
 static inline int cn__io_closed(const cn__io *io)
@@ -45,13 +53,23 @@ static inline int cn__io_pending_error(const cn__io *io)
 int cn__io_wait(cn__io *io, int dir, int64_t deadline);
 
 /* Registers fd (entry e) with s's fd poller under e's current seq, makes it
- * O_NONBLOCK and notes whether it is a socket (sock: 1 yes, 0 no, -1 ask
- * the kernel). An fd the poller refuses (EPERM: regular files) becomes
- * "always ready". 0, or -1 with the poller's errno. */
-int cn__fd_register(cn__sched *s, cn__fdent *e, int fd, int sock);
+ * O_NONBLOCK, notes whether it is a socket and which file it is. An fd the
+ * poller refuses (EPERM: regular files) becomes "always ready". 0, or -1
+ * with errno (fstat's, the poller's). */
+int cn__fd_register(cn__sched *s, cn__fdent *e, int fd);
 
-/* A fresh life for fd, just handed out by the kernel (cn_accept), then
- * registered as a socket. 0, or -1 with errno. */
+/* A fresh life for fd, just handed out by the kernel (cn_accept): whatever
+ * the entry said is retired, then fd is registered. 0, or -1 with errno. */
 int cn__fd_register_fresh(cn__sched *s, int fd);
+
+/* Whether fd still names the file e registered (fdreg.c, "Identity"):
+ * 0 yes; 1 it names another file, which is now registered in a new life
+ * (the caller's view, its seq, is stale: start over); -1 with errno (EBADF:
+ * fd is not open any more). */
+int cn__fd_check(cn__sched *s, cn__fdent *e, int fd);
+
+/* Ends s's knowledge of fd without closing it (cn_close, cn_fd_release):
+ * waiters get ECANCELED, the poller forgets it. */
+void cn__fd_forget(cn__sched *s, int fd);
 
 #endif

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -997,6 +998,141 @@ static void test_pending_error(void **state)
 	cn_runtime_destroy(rt);
 }
 
+/* --- AF_UNIX connect to a full backlog waits, within its deadline ----------- */
+
+struct ubl {
+	struct sockaddr_un a;
+	int lfd;
+	int filler[64];
+	int nfill;
+	int r_timeout, e_timeout, r_ok;
+	int64_t took;
+};
+
+static void ubl_acceptor(void *arg)
+{
+	struct ubl *u = arg;
+	int fd;
+
+	cn_sleep(30 * MSEC); /* the connect is waiting by now */
+	fd = cn_accept(u->lfd, NULL, NULL, cn_deadline_after(5000 * MSEC));
+	assert_true(fd >= 0);
+	cn_close(fd);
+}
+
+static void ubl_main(void *arg)
+{
+	struct ubl *u = arg;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	int64_t t0 = cn_now();
+
+	assert_true(fd >= 0);
+	errno = 0;
+	u->r_timeout = cn_connect(fd, (struct sockaddr *)&u->a, sizeof(u->a),
+	                          cn_deadline_after(100 * MSEC));
+	u->e_timeout = errno;
+	u->took = cn_now() - t0;
+	cn_close(fd);
+	/* Room comes when the acceptor takes one: then the connect goes. */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cn_spawn(cn_runtime_current(), ubl_acceptor, u, NULL);
+	u->r_ok = cn_connect(fd, (struct sockaddr *)&u->a, sizeof(u->a),
+	                     cn_deadline_after(5000 * MSEC));
+	cn_close(fd);
+}
+
+static void test_unix_connect_full_backlog(void **state)
+{
+#ifdef __linux__
+	cn_runtime *rt = cn_test_runtime_for(state);
+	struct ubl u;
+
+	memset(&u, 0, sizeof(u));
+	u.a.sun_family = AF_UNIX;
+	/* Abstract name: nothing to clean up in the file system. */
+	snprintf(u.a.sun_path + 1, sizeof(u.a.sun_path) - 1, "cn_test_io_%d_%d", (int)getpid(),
+	         CN_TEST_MODE(state));
+	u.lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(u.lfd, (struct sockaddr *)&u.a, sizeof(u.a)), 0);
+	assert_int_equal(listen(u.lfd, 0), 0);
+	/* Fill the backlog until the kernel says EAGAIN. */
+	for (u.nfill = 0; u.nfill < 64; u.nfill++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+		u.filler[u.nfill] = fd;
+		if (connect(fd, (struct sockaddr *)&u.a, sizeof(u.a)) < 0) {
+			assert_int_equal(errno, EAGAIN);
+			close(fd);
+			break;
+		}
+	}
+	assert_true(u.nfill < 64);
+	assert_int_equal(cn_spawn(rt, ubl_main, &u, NULL), 0);
+	assert_int_equal(cn_runtime_run(rt), 0);
+	assert_int_equal(u.r_timeout, -1);
+	assert_int_equal(u.e_timeout, ETIMEDOUT);
+	assert_true(u.took >= 100 * MSEC && u.took < 3000 * MSEC);
+	assert_int_equal(u.r_ok, 0);
+	for (int i = 0; i < u.nfill; i++)
+		close(u.filler[i]);
+	close(u.lfd);
+	cn_runtime_destroy(rt);
+#else
+	(void)state;
+	skip(); /* Linux's EAGAIN for a full AF_UNIX backlog */
+#endif
+}
+
+/* --- cn_recv with MSG_WAITALL waits for all n bytes --------------------------- */
+
+struct waitall {
+	int s[2];
+	ssize_t r_full, r_eof, r_deadline;
+	char got[16];
+};
+
+static void waitall_writer(void *arg)
+{
+	struct waitall *w = arg;
+
+	assert_int_equal(cn_write(w->s[1], "01234", 5, CN_NO_DEADLINE), 5);
+	cn_sleep(20 * MSEC);
+	assert_int_equal(cn_write(w->s[1], "56789", 5, CN_NO_DEADLINE), 5);
+	cn_sleep(20 * MSEC);
+	assert_int_equal(cn_write(w->s[1], "ab", 2, CN_NO_DEADLINE), 2);
+	cn_sleep(100 * MSEC); /* the reader's 50 ms deadline passes first */
+	assert_int_equal(cn_write(w->s[1], "xyz", 3, CN_NO_DEADLINE), 3);
+	cn_close(w->s[1]); /* EOF after 3 bytes */
+}
+
+static void waitall_reader(void *arg)
+{
+	struct waitall *w = arg;
+	char b[16];
+
+	w->r_full = cn_recv(w->s[0], w->got, 10, MSG_WAITALL, cn_deadline_after(5000 * MSEC));
+	w->r_deadline = cn_recv(w->s[0], b, 10, MSG_WAITALL, cn_deadline_after(50 * MSEC));
+	w->r_eof = cn_recv(w->s[0], b, 10, MSG_WAITALL, cn_deadline_after(5000 * MSEC));
+	cn_close(w->s[0]);
+}
+
+static void test_recv_waitall(void **state)
+{
+	cn_runtime *rt = cn_test_runtime_for(state);
+	struct waitall w;
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, w.s), 0);
+	cn_spawn(rt, waitall_reader, &w, NULL);
+	cn_spawn(rt, waitall_writer, &w, NULL);
+	assert_int_equal(cn_runtime_run(rt), 0);
+	assert_int_equal(w.r_full, 10);
+	assert_memory_equal(w.got, "0123456789", 10);
+	assert_int_equal(w.r_deadline, 2); /* what came before the deadline */
+	assert_int_equal(w.r_eof, 3);      /* what came before EOF */
+	cn_runtime_destroy(rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1014,6 +1150,8 @@ int main(void)
 	        CN_TEST_BOTH(test_close_race),
 	        CN_TEST_BOTH(test_io_errors),
 	        CN_TEST_BOTH(test_pending_error),
+	        CN_TEST_BOTH(test_unix_connect_full_backlog),
+	        CN_TEST_BOTH(test_recv_waitall),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

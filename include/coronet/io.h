@@ -10,9 +10,7 @@
  * deadline: an absolute cn_now() time in nanoseconds, or CN_NO_DEADLINE. A
  * waiting call that passes its deadline fails with ETIMEDOUT.
  * cn_close() on an fd that other coroutines wait on resumes them with
- * ECANCELED; they never retry on a reused fd number. An fd used with these
- * calls must be closed with cn_close() (a plain close() leaves the runtime's
- * registration state behind for the next fd with that number). One
+ * ECANCELED; they never retry on a reused fd number. One
  * coroutine at a time may wait on an fd per direction: a second waiter gets
  * EBUSY. While the runtime stops, a call that would wait fails with
  * ECANCELED. Note that O_NONBLOCK is a property of the open file: on a
@@ -30,6 +28,26 @@
  * elsewhere). On a pipe the kernel has no such option: a write to a pipe
  * whose reader left raises SIGPIPE unless the program ignores it.
  *
+ * The fd rule. A runtime learns an fd on its first cn_* call (it registers
+ * it with its poller and makes it non-blocking) and forgets it at
+ * cn_close() or cn_fd_release(). Whatever happens to the number in between
+ * (a plain close() by the program or a library, the kernel handing the
+ * number out again for another file), no call ever blocks the scheduler
+ * thread in a system call and every deadline holds: socket reads and writes
+ * use MSG_DONTWAIT, and before anything else could block or wait the
+ * runtime checks that the number still names the file it registered
+ * (fstat: st_dev, st_ino), registering the new file afresh if not. That
+ * check costs one fstat() per wait (a call that found nothing to read or no
+ * room to write) and per accept, connect and fd_wait call, plus one per
+ * call on pipes, terminals and regular files; see the README for the
+ * measured cost. Still, close fds you used with cn_* calls through
+ * cn_close(): with a plain close() the runtime's poller may hold a dead
+ * registration until the number is used again. To hand an fd to another
+ * runtime (the acceptor/worker pattern) call cn_fd_release() on it first,
+ * in a coroutine of the runtime that used it: it stops costing that
+ * runtime anything, and the receiving runtime registers it on its first
+ * cn_* call.
+ *
  * Errors of every call, besides the system call's own (-1 with errno):
  *   EPERM      not called from a coroutine of a runtime running on this
  *              thread (another thread, the thread outside the runtime, or a
@@ -46,9 +64,11 @@
  *   ENOMEM     no memory for the fd table or a timer.
  * EFAULT and EINVAL for arguments come before every other check. Other
  * pointers (iov[i].iov_base, a too-short len) are the kernel's to
- * check (EFAULT, EINVAL). Undefined, not detected: closing an fd behind the
- * runtime's back with close() while a coroutine waits on it, and calling
- * cn_close() twice on a number that was reused in between (like close()).
+ * check (EFAULT, EINVAL). A coroutine waiting on an fd that is closed
+ * behind the runtime's back with close() waits until its deadline or until
+ * the number is reused and used again (then ECANCELED). Undefined, not
+ * detected: calling cn_close() twice on a number that was reused in between
+ * (like close()).
  *
  * Threads: scheduler thread only, from a coroutine of a running runtime;
  * elsewhere every call fails with EPERM.
@@ -77,6 +97,10 @@ ssize_t cn_write(int fd, const void *buf, size_t n, int64_t deadline);
 ssize_t cn_write_all(int fd, const void *buf, size_t n, int64_t deadline, size_t *written);
 ssize_t cn_readv(int fd, const struct iovec *iov, int iovcnt, int64_t deadline);
 ssize_t cn_writev(int fd, const struct iovec *iov, int iovcnt, int64_t deadline);
+/* flags as recv(2). MSG_WAITALL is honoured: the call waits until n bytes
+ * came, EOF, an error or the deadline, and returns the bytes it got if any
+ * came before the error (which the next call then reports), as recv(2)
+ * does on a blocking socket. */
 ssize_t cn_recv(int fd, void *buf, size_t n, int flags, int64_t deadline);
 ssize_t cn_send(int fd, const void *buf, size_t n, int flags, int64_t deadline);
 
@@ -87,7 +111,10 @@ ssize_t cn_send(int fd, const void *buf, size_t n, int flags, int64_t deadline);
 int cn_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t deadline);
 
 /* Connects a socket (made non-blocking); 0, or -1 with errno (ECONNREFUSED,
- * ETIMEDOUT, ...; EFAULT if addr is NULL). */
+ * ETIMEDOUT, ...; EFAULT if addr is NULL). Waits as a blocking connect
+ * would, within the deadline, also where the kernel has no readiness edge
+ * to offer: an AF_UNIX listener whose backlog is full (Linux answers EAGAIN)
+ * is retried with a back-off (sleeps doubling from 1 ms up to 100 ms). */
 int cn_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline);
 
 /* Waits until fd is readable (CN_FD_READ) or writable (CN_FD_WRITE): exactly
@@ -99,6 +126,14 @@ int cn_fd_wait(int fd, int what, int64_t deadline);
  * close()'s result (EBADF for an fd that is not open). EPERM, and fd stays
  * open, when not called from a runtime coroutine. */
 int cn_close(int fd);
+
+/* Makes the calling coroutine's runtime forget fd without closing it:
+ * resumes its waiters with ECANCELED and takes it out of the runtime's
+ * poller; it stays open and non-blocking. For handing an fd over to another
+ * runtime or to code that does its own I/O. Returns 0 (also for an fd the
+ * runtime never knew), or -1 with EPERM (not a runtime coroutine) or EBADF
+ * (fd negative). */
+int cn_fd_release(int fd);
 
 #ifdef __cplusplus
 }
