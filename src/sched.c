@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "coro_internal.h"
 #include "sched.h"
 
@@ -235,7 +236,11 @@ static void cancel_all(cn__sched *s)
 void cn__sched_init(cn__sched *s, cn_runtime *rt, cn_netpoll_mode mode, cn__fdtable *fds,
                     cn__poller *fdp, cn__handoff *ho)
 {
+	const char *stall = getenv("CORONET_STALL_MS");
+
 	memset(s, 0, sizeof(*s));
+	if (stall && atoll(stall) > 0)
+		s->stall_ns = atoll(stall) * 1000000;
 	s->rt = rt;
 	s->mode = mode;
 	s->fds = fds;
@@ -275,13 +280,27 @@ int cn__sched_spawn(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *
 	return 0;
 }
 
+/* The opt-in stall report (CORONET_STALL_MS): a coroutine that ran longer
+ * than the limit before yielding is named once it yields. Cooperative
+ * scheduling means nothing else ran meanwhile: no timer, no I/O. */
+static CN__COLD void stall_report(const cn__sched *s, const cn_coro *co, int64_t ran)
+{
+	fprintf(stderr,
+	        "coronet: coroutine '%s' ran %lld ms without yielding (CORONET_STALL_MS=%lld): "
+	        "timers and I/O of its runtime waited meanwhile\n",
+	        cn_coro_name(co), (long long)(ran / 1000000), (long long)(s->stall_ns / 1000000));
+}
+
 static void resume(cn__sched *s, cn__task *t)
 {
+	int64_t t0 = s->stall_ns ? cn_now() : 0;
 	void *v = NULL;
 	int r;
 
 	cn__coro_unhold(t->co);
 	r = cn_coro_resume(t->co, &v);
+	if (CN__UNLIKELY(t0) && cn_now() - t0 > s->stall_ns)
+		stall_report(s, t->co, cn_now() - t0);
 	if (r == 1) {
 		cn__coro_hold(t->co);
 		if (v && v == t->waiting)
@@ -370,6 +389,10 @@ void cn__sched_run(cn__sched *s)
 			wake_list(s, cn__idle_poll(s, cn__sched_stop_pending(s) ? 0 : to));
 		}
 	}
+	/* A stop ends the run it came to (or, made before the run, the next
+	 * one); after that the runtime can run again. */
+	atomic_store(&s->stopping, 0);
+	s->cancelled_all = 0;
 	tls_sched = NULL;
 }
 

@@ -64,6 +64,7 @@ struct cn__sched {
 	cn__poller *fdp;   /* the runtime's fd poller: inline mode waits in it */
 	cn__handoff *ho;   /* thread mode: this scheduler's ring; NULL inline */
 	size_t stack_size; /* default for spawned coroutines, 0 = coro.h's */
+	int64_t stall_ns;  /* CORONET_STALL_MS, in ns; 0 = no stall report */
 
 	/* This scheduler's thread only. */
 	cn__timer_heap timers;
@@ -77,7 +78,8 @@ struct cn__sched {
 	uint64_t st_spawned, st_finished, st_polls, st_completions;
 
 	/* Any thread or signal handler sets (cn__sched_stop); this
-	 * scheduler's thread reads and, when a run begins, clears it. */
+	 * scheduler's thread reads it, and clears it when the run it ended
+	 * returns. */
 	atomic_int stopping;
 };
 

@@ -11,8 +11,16 @@
 
 int cn_yield_now(void)
 {
-	if (!cn__task_current())
+	cn__task *t = cn__task_current();
+
+	if (!t)
 		return -1;
+	/* A coroutine that loops on yields must see the stop too, or run
+	 * would never return. */
+	if (cn__task_stopping(t)) {
+		errno = ECANCELED;
+		return -1;
+	}
 	cn_coro_yield(NULL);
 	return 0;
 }
@@ -26,12 +34,12 @@ int cn_sleep(int64_t ns)
 
 	if (!t)
 		return -1;
-	if (ns <= 0)
-		return cn_yield_now();
 	if (cn__task_stopping(t)) {
 		errno = ECANCELED;
 		return -1;
 	}
+	if (ns <= 0)
+		return cn_yield_now();
 	now = cn_now();
 	if (cn__wait_begin(t, &w, CN__WAIT_SLEEP, NULL, 0,
 	                   ns > INT64_MAX - now ? INT64_MAX : now + ns) < 0)

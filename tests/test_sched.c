@@ -305,6 +305,149 @@ static void test_stop_before_run(void **state)
 	cn_runtime_destroy(rt);
 }
 
+/* --- stop reaches coroutines that only yield ---------------------------------- */
+
+static cn_runtime *stop_rt;
+static long yield_calls[3];
+static int yield_errno[3];
+
+/* Loops on a call that does not wait: cn_yield_now(), cn_sleep(0), and
+ * cn_sleep(-5). Each must report the stop, or run never returns. */
+static void yield_looper(void *arg)
+{
+	int which = (int)(intptr_t)arg;
+	int r;
+
+	do {
+		yield_calls[which]++;
+		r = which == 0 ? cn_yield_now() : cn_sleep(which == 1 ? 0 : -5);
+	} while (r == 0);
+	yield_errno[which] = errno;
+}
+
+static void *stop_later(void *arg)
+{
+	(void)arg;
+	usleep(50 * 1000);
+	cn_runtime_stop(stop_rt);
+	return NULL;
+}
+
+static void test_stop_yield_loops(void **state)
+{
+	pthread_t th;
+	int64_t t0 = cn_test_now();
+
+	stop_rt = cn_test_runtime_for(state);
+	for (int i = 0; i < 3; i++) {
+		yield_calls[i] = 0;
+		yield_errno[i] = 0;
+		assert_int_equal(cn_spawn(stop_rt, yield_looper, (void *)(intptr_t)i, NULL), 0);
+	}
+	assert_int_equal(pthread_create(&th, NULL, stop_later, NULL), 0);
+	assert_int_equal(cn_runtime_run(stop_rt), 0);
+	pthread_join(th, NULL);
+	for (int i = 0; i < 3; i++) {
+		assert_true(yield_calls[i] > 1);
+		assert_int_equal(yield_errno[i], ECANCELED);
+	}
+	assert_true(cn_test_now() - t0 < 10000 * MSEC); /* generous: not hung */
+	cn_runtime_destroy(stop_rt);
+}
+
+/* --- a stopped runtime runs again ---------------------------------------------- */
+
+static int reran;
+
+static void short_job(void *arg)
+{
+	(void)arg;
+	if (cn_sleep(1 * MSEC) == 0 && cn_yield_now() == 0)
+		reran++;
+}
+
+static void test_run_again_after_stop(void **state)
+{
+	cn_runtime *rt = cn_test_runtime_for(state);
+	pthread_t th;
+
+	/* A stop before the first run ends that run... */
+	sig_cancelled = 0;
+	assert_int_equal(cn_spawn(rt, long_sleeper, NULL, NULL), 0);
+	assert_int_equal(cn_runtime_stop(rt), 0);
+	assert_int_equal(cn_spawn(rt, short_job, NULL, NULL), -1);
+	assert_int_equal(errno, ESHUTDOWN);
+	assert_int_equal(cn_runtime_run(rt), 0);
+	assert_int_equal(sig_cancelled, 1);
+	/* ...and only that one. */
+	reran = 0;
+	assert_int_equal(cn_spawn(rt, short_job, NULL, NULL), 0);
+	assert_int_equal(cn_runtime_run(rt), 0);
+	assert_int_equal(reran, 1);
+	/* A stop during a run, then a third run. */
+	stop_rt = rt;
+	assert_int_equal(cn_spawn(rt, long_sleeper, NULL, NULL), 0);
+	assert_int_equal(pthread_create(&th, NULL, stop_later, NULL), 0);
+	assert_int_equal(cn_runtime_run(rt), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(sig_cancelled, 2);
+	assert_int_equal(cn_spawn(rt, short_job, NULL, NULL), 0);
+	assert_int_equal(cn_runtime_run(rt), 0);
+	assert_int_equal(reran, 2);
+	cn_runtime_destroy(rt);
+}
+
+/* --- the opt-in stall report ---------------------------------------------------- */
+
+static void hog(void *arg)
+{
+	int64_t until = cn_now() + 60 * MSEC;
+
+	(void)arg;
+	while (cn_now() < until) /* computes without yielding */
+		;
+}
+
+static void polite(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 5; i++)
+		cn_yield_now();
+}
+
+static void test_stall_report(void **state)
+{
+	cn_runtime *rt;
+	char err[512];
+	int fds[2], saved;
+	ssize_t n;
+
+	/* The variable is read when the runtime is made. */
+	setenv("CORONET_STALL_MS", "30", 1);
+	rt = cn_test_runtime_for(state);
+	unsetenv("CORONET_STALL_MS");
+	assert_int_equal(pipe(fds), 0);
+	fflush(stderr);
+	saved = dup(2);
+	assert_int_equal(dup2(fds[1], 2), 2);
+	cn_coro_opts hog_o = {.name = "the-hog"}, polite_o = {.name = "polite"};
+	assert_int_equal(cn_spawn(rt, hog, NULL, &hog_o), 0);
+	assert_int_equal(cn_spawn(rt, polite, NULL, &polite_o), 0);
+	assert_int_equal(cn_runtime_run(rt), 0);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], err, sizeof err - 1);
+	close(fds[0]);
+	assert_true(n > 0);
+	err[n] = '\0';
+	assert_non_null(strstr(err, "coronet: coroutine 'the-hog' ran "));
+	assert_non_null(strstr(err, " ms without yielding (CORONET_STALL_MS=30)"));
+	assert_null(strstr(err, "'polite'"));
+	cn_runtime_destroy(rt);
+}
+
 /* --- overflow on a scheduler thread that created no coroutine --------------- */
 
 static void recurse_forever(void *arg);
@@ -415,6 +558,8 @@ int main(void)
 	        CN_TEST_BOTH(test_errors),           CN_TEST_BOTH(test_destroy_unrun),
 	        CN_TEST_BOTH(test_stop_from_signal), CN_TEST_BOTH(test_stop_before_run),
 	        CN_TEST_BOTH(test_overflow_on_sched_thread),
+	        CN_TEST_BOTH(test_stop_yield_loops), CN_TEST_BOTH(test_run_again_after_stop),
+	        CN_TEST_BOTH(test_stall_report),
 	};
 	cn_coro *co = cn_coro_create(recurse_forever, NULL, NULL);
 

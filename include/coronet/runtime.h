@@ -11,6 +11,25 @@
  *                      scheduler blocks in the poller itself, with the nearest
  *                      timer as timeout.
  *
+ * Scheduling is cooperative: a coroutine runs until it waits or yields
+ * (cn_yield_now). One that computes for 300 ms without either holds its
+ * whole runtime for 300 ms: no other coroutine runs, no timer fires, no I/O
+ * completes, and a cn_runtime_stop() from another thread takes effect only
+ * when it yields. Split long work with cn_yield_now(), or move it off the
+ * scheduler thread. To find such coroutines, set the environment variable
+ * CORONET_STALL_MS=N (read by cn_runtime_create()): every time a coroutine
+ * ran longer than N ms before yielding, the runtime prints
+ *   coronet: coroutine 'NAME' ran M ms without yielding (CORONET_STALL_MS=N): ...
+ * on stderr when it yields (two clock reads per resume while it is set,
+ * one untaken branch when not).
+ *
+ * Stop and run again: cn_runtime_stop() ends the run in progress or, when
+ * none is, the next run: every waiting or yielding call (I/O, cn_sleep, any
+ * cn_sleep(<= 0), cn_yield_now, cn_promise_await) fails with ECANCELED from
+ * then on, cn_spawn() fails with ESHUTDOWN, and run returns once every
+ * coroutine has finished. After run returned the runtime is as new: it can
+ * be spawned on and run again.
+ *
  * Threads: cn_runtime_run() makes the calling thread the scheduler thread.
  * cn_spawn() may be called before run (from the thread that will run it) or
  * from a coroutine of that runtime. cn_runtime_stop() may be called from any
@@ -75,7 +94,8 @@ int cn_netpoll_mode_parse(const char *name, cn_netpoll_mode *mode);
  * Creates a coroutine running fn(arg) and queues it. opts as cn_coro_create
  * (NULL for the runtime's defaults). Returns 0, or -1 with errno EINVAL (rt or
  * fn NULL, bad opts), ENOMEM, EPERM (called from another thread while rt
- * runs), ESHUTDOWN (rt is stopping).
+ * runs), ESHUTDOWN (rt is stopping: a stop was asked and the run it ends
+ * has not returned yet).
  */
 int cn_spawn(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts);
 
@@ -86,7 +106,8 @@ int cn_spawn(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
  * all have finished. Returns 0, or -1 with errno EINVAL (rt NULL), EBUSY
  * (rt already runs, here or on another thread; or the calling thread already
  * runs a runtime, or is inside a coroutine), or the netpoll thread's start
- * failure (EAGAIN). A runtime may be run again after run returned.
+ * failure (EAGAIN). A runtime may be run again after run returned, a
+ * stopped one included (see "Stop and run again").
  */
 int cn_runtime_run(cn_runtime *rt);
 
@@ -108,15 +129,17 @@ int cn_runtime_destroy(cn_runtime *rt);
  * runtime coroutine running on its scheduler thread). */
 cn_runtime *cn_runtime_current(void);
 
-/* Lets every other runnable coroutine run once, then returns 0.
- * -1/EPERM outside a runtime coroutine. */
+/* Lets every other runnable coroutine run once, then returns 0. -1 with
+ * EPERM outside a runtime coroutine, ECANCELED (without yielding) while the
+ * runtime is stopping. */
 int cn_yield_now(void);
 
 /* Monotonic clock in nanoseconds: the time base of every deadline. */
 int64_t cn_now(void);
 
 /* Sleeps ns nanoseconds (<= 0: just yields). Returns 0, or -1 with EPERM
- * (not in a runtime coroutine) or ECANCELED (the runtime is stopping). */
+ * (not in a runtime coroutine) or ECANCELED (the runtime is stopping, also
+ * for ns <= 0). */
 int cn_sleep(int64_t ns);
 
 #ifdef __cplusplus
