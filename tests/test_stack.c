@@ -279,6 +279,31 @@ static void test_einval(void **state)
 	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_DEFAULT, 0, NULL), -1);
 	assert_int_equal(errno, EINVAL);
 	cn__stack_free(NULL); /* harmless */
+	/* A guard above the limit. */
+	errno = 0;
+	assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, CN_CORO_GUARD_MAX + 1, &st), -1);
+	assert_int_equal(errno, EINVAL);
+	opts.stack_size = 0;
+	opts.guard_size = CN_CORO_GUARD_MAX + 1;
+	errno = 0;
+	assert_null(cn_coro_create(recurse_forever, NULL, &opts));
+	assert_int_equal(errno, EINVAL);
+}
+
+/* The guard size a caller asks for is the guard it gets (whole pages); that
+ * a guard faults is test_guard_*'s. */
+static void test_guard_size(void **state)
+{
+	static const size_t guards[] = {1, 4096, 100 * 1024, 1024 * 1024};
+	cn__stack st;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(guards) / sizeof(guards[0]); i++) {
+		assert_int_equal(cn__stack_alloc(CN_CORO_STACK_MIN, guards[i], &st), 0);
+		assert_int_equal((size_t)(st.lo - st.guard), round_page(guards[i]));
+		st.lo[0] = 1;
+		cn__stack_free(&st);
+	}
 }
 
 /* ---- guards -------------------------------------------------------------- */
@@ -742,6 +767,94 @@ static void test_overflow_mprotect(void **state)
 	check_overflow(CN__GUARD_MPROTECT, "0123456789abcdef0123456789abcde", 100000);
 }
 
+/* Child: coroutine 'jumper' writes into the guard of coroutine 'victim', as
+ * a frame larger than the guard does when it jumps its own guard (code
+ * built without -fstack-clash-protection). */
+static cn_coro *victim;
+
+static void jumper_fn(void *arg)
+{
+	volatile char *g = (volatile char *)cn__coro_stack(victim)->guard;
+
+	(void)arg;
+	g[100] = 1;
+}
+
+static int neighbour_child(void)
+{
+	cn_coro_opts vo = {.stack_size = CN_CORO_STACK_MIN, .name = "victim"};
+	cn_coro_opts jo = {.stack_size = CN_CORO_STACK_MIN, .name = "jumper"};
+	cn_coro *j;
+
+	victim = cn_coro_create(recurse_forever, NULL, &vo);
+	j = cn_coro_create(jumper_fn, NULL, &jo);
+	if (!victim || !j)
+		return 3;
+	cn_coro_resume(j, NULL);
+	return 4; /* not reached */
+}
+
+static void test_overflow_into_other_guard(void **state)
+{
+	const char *const args[] = {"neighbour", NULL};
+	char err[1024], want[256];
+	int status;
+
+	(void)state;
+	snprintf(want, sizeof(want),
+	         "coronet: coroutine 'jumper' overflowed its %zu-byte stack (a frame larger than "
+	         "its guard jumped into the guard of coroutine 'victim')\n",
+	         round_page(CN_CORO_STACK_MIN));
+	status = run_child(args, err, sizeof(err));
+	if (strncmp(err, want, strlen(want)) != 0)
+		print_message("want: %sgot:  %s\n", want, err);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	assert_true(strncmp(err, want, strlen(want)) == 0);
+}
+
+/* Child: an 80 KiB frame on a 16 KiB stack. Its lowest byte lies 64 KiB
+ * and more below the stack, past a default guard; a 256 KiB guard holds it,
+ * so the fault is reported by name whether the compiler probes the frame
+ * page by page or not. */
+static void big_frame_fn(void *arg)
+{
+	volatile char big[80 * 1024];
+
+	(void)arg;
+	big[0] = 1;
+	big[sizeof(big) - 1] = big[0];
+}
+
+static int big_frame_child(void)
+{
+	cn_coro_opts o = {
+	        .stack_size = CN_CORO_STACK_MIN, .name = "big-frame", .guard_size = 256 * 1024};
+	cn_coro *co = cn_coro_create(big_frame_fn, NULL, &o);
+
+	if (!co)
+		return 3;
+	cn_coro_resume(co, NULL);
+	return 4; /* not reached */
+}
+
+static void test_big_frame_big_guard(void **state)
+{
+	const char *const args[] = {"big-frame", NULL};
+	char err[1024], want[256];
+	int status;
+
+	(void)state;
+	snprintf(want, sizeof(want), "coronet: coroutine 'big-frame' overflowed its %zu-byte stack\n",
+	         round_page(CN_CORO_STACK_MIN));
+	status = run_child(args, err, sizeof(err));
+	if (strncmp(err, want, strlen(want)) != 0)
+		print_message("want: %sgot:  %s\n", want, err);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	assert_true(strncmp(err, want, strlen(want)) == 0);
+}
+
 /* Child: a fault inside a coroutine that is not an overflow must still
  * kill the process with the original signal. */
 static void wild(void *arg)
@@ -925,6 +1038,10 @@ static int child_main(int argc, char **argv)
 		return overflow_child(atoi(argv[1]), strtoul(argv[2], NULL, 10), argv[3]);
 	if (argc == 1 && strcmp(argv[0], "overflow-thread") == 0)
 		return overflow_thread_child();
+	if (argc == 1 && strcmp(argv[0], "neighbour") == 0)
+		return neighbour_child();
+	if (argc == 1 && strcmp(argv[0], "big-frame") == 0)
+		return big_frame_child();
 	if (argc == 1 && strcmp(argv[0], "wild") == 0)
 		return wild_child();
 	if (argc == 1 && strcmp(argv[0], "chain") == 0)
@@ -949,6 +1066,9 @@ int main(void)
 	        cmocka_unit_test(test_overflow_madvise),
 	        cmocka_unit_test(test_overflow_mprotect),
 	        cmocka_unit_test(test_overflow_other_thread),
+	        cmocka_unit_test(test_overflow_into_other_guard),
+	        cmocka_unit_test(test_big_frame_big_guard),
+	        cmocka_unit_test(test_guard_size),
 	        cmocka_unit_test(test_other_fault_chains),
 	        cmocka_unit_test(test_previous_handler_chained),
 	        cmocka_unit_test(test_threads_alloc_free),
