@@ -8,10 +8,15 @@
  * runtime's cn_close() of an fd that was handed over) and the kernel hands
  * the number out again for another file: not registered, maybe blocking.
  * So each entry keeps the (st_dev, st_ino) of the file it registered, and
- * cn__fd_check() compares it before anything that could block or wait; a
- * different file is registered afresh (a new life: waiters of the old one
- * get ECANCELED). Sockets' reads and writes need no check to stay
- * non-blocking (io.c passes MSG_DONTWAIT), only before they wait.
+ * cn__fd_check() compares it (one fstat) before any call that could block
+ * in the kernel: accept, connect, fd_wait, and every call on a pipe,
+ * terminal or regular file; a different file is registered afresh (a new
+ * life: waiters of the old one get ECANCELED). Socket reads and writes are
+ * not checked, which keeps the hot path free of system calls: they cannot
+ * block (io.c passes MSG_DONTWAIT), a socket that turned into another kind
+ * of file says ENOTSOCK (then it is checked), and a wait parked on a dead
+ * registration is found by the scheduler's sweep (sched.c, "Stale waits")
+ * within about two seconds.
  *
  * SIGPIPE: writes on sockets go through send/sendmsg with MSG_NOSIGNAL
  * (io.c), and where that flag is missing (macOS) the socket gets
@@ -74,19 +79,6 @@ int cn__fd_register(cn__sched *s, cn__fdent *e, int fd)
 	return 0;
 }
 
-/* Ends the entry's life: waiters get ECANCELED, the poller forgets fd. */
-static void retire(cn__sched *s, cn__fdent *e, int fd)
-{
-	cn_promise *ps[2];
-	int n = cn__fd_retire(e, ps);
-
-	for (int i = 0; i < n; i++)
-		cn__promise_settle(ps[i], -1, ECANCELED);
-	if (e->state == CN__FD_REGISTERED)
-		cn__poller_del(s->fdp, fd);
-	e->state = CN__FD_UNKNOWN;
-}
-
 int cn__fd_register_fresh(cn__sched *s, int fd)
 {
 	cn__fdent *e = cn__fd_get(s->fds, fd);
@@ -94,20 +86,20 @@ int cn__fd_register_fresh(cn__sched *s, int fd)
 	if (!e)
 		return -1;
 	if (e->state != CN__FD_UNKNOWN)
-		retire(s, e, fd);
+		cn__sched_fd_retire(s, e, fd);
 	cn__fd_renew(e);
 	return cn__fd_register(s, e, fd);
 }
 
 int cn__fd_check(cn__sched *s, cn__fdent *e, int fd)
 {
-	struct stat st;
+	int same = cn__fd_same_file(e, fd);
 
-	if (fstat(fd, &st) < 0)
+	if (same < 0)
 		return -1; /* EBADF: closed behind our back; the call fails */
-	if ((uint64_t)st.st_dev == e->dev && (uint64_t)st.st_ino == e->ino)
+	if (same)
 		return 0;
-	retire(s, e, fd);
+	cn__sched_fd_retire(s, e, fd);
 	cn__fd_renew(e);
 	if (cn__fd_register(s, e, fd) < 0)
 		return -1;
@@ -119,5 +111,5 @@ void cn__fd_forget(cn__sched *s, int fd)
 	cn__fdent *e = cn__fd_lookup(s->fds, fd);
 
 	if (e && e->state != CN__FD_UNKNOWN)
-		retire(s, e, fd);
+		cn__sched_fd_retire(s, e, fd);
 }

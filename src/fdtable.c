@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "fdtable.h"
 
@@ -178,4 +179,13 @@ int cn__fd_next_registered(cn__fdtable *t, int from)
 		fd++;
 	}
 	return -1;
+}
+
+int cn__fd_same_file(const cn__fdent *e, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	return (uint64_t)st.st_dev == e->dev && (uint64_t)st.st_ino == e->ino;
 }

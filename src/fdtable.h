@@ -191,6 +191,11 @@ int cn__fd_retire(cn__fdent *e, cn_promise **out);
  * new seq, empty words, no error, state unknown. No promise may wait. */
 void cn__fd_renew(cn__fdent *e);
 
+/* Whether fd still names the file e was registered for (fstat against
+ * e's dev, ino): 1 yes, 0 another file, -1 with errno (EBADF: closed).
+ * Scheduler only. */
+int cn__fd_same_file(const cn__fdent *e, int fd);
+
 /* The first fd >= from in state CN__FD_REGISTERED, or -1. Scheduler only. */
 int cn__fd_next_registered(cn__fdtable *t, int from);
 

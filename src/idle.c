@@ -44,7 +44,7 @@ static int spin_for_work(cn__sched *s, int64_t t0)
 
 	if (limit == 0)
 		return 0;
-	to = cn__timer_timeout(&s->timers, t0);
+	to = cn__sched_timeout(s, t0);
 	if (to >= 0 && to < limit)
 		limit = to;
 	for (;;) {
@@ -85,7 +85,7 @@ void cn__idle_sleep(cn__sched *s)
 	if (!cn__handoff_pending(h) && !cn__sched_stop_pending(s)) {
 		cn__poll_event ev[4];
 
-		cn__poller_wait(h->consumer_poller, ev, 4, cn__timer_timeout(&s->timers, cn_now()));
+		cn__poller_wait(h->consumer_poller, ev, 4, cn__sched_timeout(s, cn_now()));
 		s->st_polls++;
 	}
 	atomic_store(&h->sleeping, 0);

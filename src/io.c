@@ -91,16 +91,7 @@ int cn__io_wait(cn__io *io, int dir, int64_t deadline)
 	r = cn__fd_arm(io->e, dir);
 	if (r != 0)
 		return r > 0 ? 0 : -1; /* an edge came while nobody waited: retry */
-	/* About to park: make sure the registration is this file's, or no
-	 * edge would ever come (fdreg.c, "Identity"). A new file: retry. */
-	r = cn__fd_check(io->t->s, io->e, io->fd);
-	if (r != 0) {
-		if (r < 0)
-			return -1;
-		io->seq = atomic_load_explicit(&io->e->seq, memory_order_relaxed);
-		return 0;
-	}
-	if (cn__wait_begin(io->t, &w, CN__WAIT_FD, io->e, dir, deadline) < 0)
+	if (cn__wait_begin(io->t, &w, CN__WAIT_FD, io->e, io->fd, dir, deadline) < 0)
 		return -1;
 	if (cn__fd_publish(io->e, dir, &w.p)) {
 		cn__wait_abandon(io->t, &w);

@@ -167,13 +167,16 @@ static void wait_timer_fire(cn__timer *tm, void *ctx)
 	/* else: the netpoll side took it; the retry re-checks the deadline. */
 }
 
-int cn__wait_begin(cn__task *t, cn__wait *w, int kind, cn__fdent *e, int dir, int64_t deadline)
+int cn__wait_begin(cn__task *t, cn__wait *w, int kind, cn__fdent *e, int fd, int dir,
+                   int64_t deadline)
 {
 	cn_promise_init(&w->p);
 	w->p.priv = w;
 	w->kind = kind;
 	w->ent = e;
+	w->fd = fd;
 	w->dir = dir;
+	w->since = t->s->round_now;
 	w->timer.idx = CN__TIMER_IDLE;
 	w->timer.fire = wait_timer_fire;
 	if (deadline != CN_NO_DEADLINE) {
@@ -228,6 +231,53 @@ static void cancel_all(cn__sched *s)
 			cn__timer_del(&s->timers, &w->timer);
 			cn__promise_settle(p, -1, ECANCELED);
 		}
+	}
+}
+
+void cn__sched_fd_retire(cn__sched *s, cn__fdent *e, int fd)
+{
+	cn_promise *ps[2];
+	int n = cn__fd_retire(e, ps);
+
+	for (int i = 0; i < n; i++)
+		cn__promise_settle(ps[i], -1, ECANCELED);
+	if (e->state == CN__FD_REGISTERED)
+		cn__poller_del(s->fdp, fd);
+	e->state = CN__FD_UNKNOWN;
+}
+
+/*
+ * Stale waits. Socket reads and writes skip the identity check that every
+ * other call makes (fdreg.c, "Identity"): a system call per wait would cost
+ * the echo benchmark 4-9% more CPU per round trip. So a coroutine can park
+ * on a registration that died with its file (closed behind the runtime's
+ * back), and no edge would ever wake it. Once a second the scheduler looks
+ * at the fd waits parked for more than a second and checks their fd (one
+ * fstat each, at most once a second); one whose number now names another
+ * file, or nothing, gets its entry retired: the waiter is resumed with
+ * ECANCELED, as if the fd had been cn_close()d, and the next call registers
+ * whatever the number names. A busy server's waits are short: the sweep
+ * then walks the parked list and checks nothing.
+ */
+#define CN__SWEEP_EVERY ((int64_t)1000000000)
+
+static void sweep_stale(cn__sched *s)
+{
+	int64_t old = s->round_now - CN__SWEEP_EVERY;
+	cn__task *t = s->parked, *next;
+
+	s->next_sweep = s->round_now + CN__SWEEP_EVERY;
+	for (; t; t = next) {
+		cn__wait *w = t->waiting->priv;
+
+		/* Retiring may resume (unpark) this task: its successor first. */
+		next = t->park_next;
+		if (!w || w->kind != CN__WAIT_FD || w->since > old ||
+		    w->ent->state != CN__FD_REGISTERED || !w->ent->sock)
+			continue;
+		w->since = s->round_now; /* checked: not again for a second */
+		if (cn__fd_same_file(w->ent, w->fd) != 1)
+			cn__sched_fd_retire(s, w->ent, w->fd);
 	}
 }
 
@@ -358,7 +408,10 @@ void cn__sched_run(cn__sched *s)
 
 		if (cn__sched_stop_pending(s))
 			cancel_all(s);
-		cn__timer_run(&s->timers, cn_now(), s);
+		s->round_now = cn_now();
+		cn__timer_run(&s->timers, s->round_now, s);
+		if (s->round_now >= s->next_sweep)
+			sweep_stale(s);
 		if (threaded)
 			drain(s);
 		else if (s->runq_head && ++s->rounds % CN__INLINE_POLL_EVERY == 0)
@@ -384,7 +437,7 @@ void cn__sched_run(cn__sched *s)
 		if (threaded) {
 			cn__idle_sleep(s);
 		} else {
-			int64_t to = cn__timer_timeout(&s->timers, cn_now());
+			int64_t to = cn__sched_timeout(s, cn_now());
 
 			wake_list(s, cn__idle_poll(s, cn__sched_stop_pending(s) ? 0 : to));
 		}

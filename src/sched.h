@@ -53,8 +53,9 @@ typedef struct cn__wait {
 	cn_promise p;
 	int kind;
 	cn__timer timer;
-	cn__fdent *ent; /* CN__WAIT_FD */
-	int dir;
+	cn__fdent *ent; /* CN__WAIT_FD: the entry, fd number and direction */
+	int fd, dir;
+	int64_t since; /* when it parked (the round's clock) */
 } cn__wait;
 
 struct cn__sched {
@@ -75,6 +76,8 @@ struct cn__sched {
 	int64_t spin_ns; /* thread mode: spin before sleeping (idle.c) */
 	unsigned rounds;
 	int cancelled_all;
+	int64_t round_now;  /* cn_now() at the start of the current round */
+	int64_t next_sweep; /* when stale waits are looked for next */
 	uint64_t st_spawned, st_finished, st_polls, st_completions;
 
 	/* Any thread or signal handler sets (cn__sched_stop); this
@@ -111,6 +114,22 @@ static inline int cn__sched_stop_pending(const cn__sched *s)
 	return atomic_load_explicit(&s->stopping, memory_order_relaxed) && !s->cancelled_all;
 }
 
+/* How long s may block with nothing to run: until its next timer, and
+ * while coroutines wait at most until its next stale-wait sweep (sched.c,
+ * "Stale waits"); -1 for no limit. s's thread. */
+static inline int64_t cn__sched_timeout(const cn__sched *s, int64_t now)
+{
+	int64_t to = cn__timer_timeout(&s->timers, now);
+
+	if (s->nparked) {
+		int64_t sw = s->next_sweep > now ? s->next_sweep - now : 0;
+
+		if (to < 0 || sw < to)
+			to = sw;
+	}
+	return to;
+}
+
 /* The scheduler running on this thread, or NULL. */
 cn__sched *cn__sched_here(void);
 
@@ -126,7 +145,7 @@ static inline int cn__task_stopping(const cn__task *t)
 
 /*
  * The three steps of a runtime-made wait by the calling task t.
- * begin: sets w up (kind, fd entry and direction for CN__WAIT_FD, deadline
+ * begin: sets w up (kind, fd entry, number and direction for CN__WAIT_FD, deadline
  *   or CN_NO_DEADLINE; for a sleep the deadline is required) with t as its
  *   waiter; 0, or -1 with ENOMEM (timer heap).
  * abandon: undoes begin when the wait is not needed after all (an fd wait
@@ -134,9 +153,15 @@ static inline int cn__task_stopping(const cn__task *t)
  * park: parks t until w's promise is settled (by readiness, its deadline or
  *   a stop); returns the errno value it was settled with (0: success).
  */
-int cn__wait_begin(cn__task *t, cn__wait *w, int kind, cn__fdent *e, int dir, int64_t deadline);
+int cn__wait_begin(cn__task *t, cn__wait *w, int kind, cn__fdent *e, int fd, int dir,
+                   int64_t deadline);
 void cn__wait_abandon(cn__task *t, cn__wait *w);
 int cn__wait_park(cn__task *t, cn__wait *w);
+
+/* Ends s's knowledge of fd's current life (entry e): waiters are resumed
+ * with ECANCELED, the poller forgets fd, the entry becomes unknown (a new
+ * seq), so the next call registers whatever fd names then. s's thread. */
+void cn__sched_fd_retire(cn__sched *s, cn__fdent *e, int fd);
 
 /* What a scheduler does with nothing to run (idle.c). Each returns without
  * waking anyone: the run loop drains and wakes. */

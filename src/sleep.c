@@ -41,7 +41,7 @@ int cn_sleep(int64_t ns)
 	if (ns <= 0)
 		return cn_yield_now();
 	now = cn_now();
-	if (cn__wait_begin(t, &w, CN__WAIT_SLEEP, NULL, 0,
+	if (cn__wait_begin(t, &w, CN__WAIT_SLEEP, NULL, -1, 0,
 	                   ns > INT64_MAX - now ? INT64_MAX : now + ns) < 0)
 		return -1;
 	err = cn__wait_park(t, &w);

@@ -34,15 +34,16 @@
  * (a plain close() by the program or a library, the kernel handing the
  * number out again for another file), no call ever blocks the scheduler
  * thread in a system call and every deadline holds: socket reads and writes
- * use MSG_DONTWAIT, and before anything else could block or wait the
+ * use MSG_DONTWAIT, and before any other call that could block (accept,
+ * connect, fd_wait, any call on a pipe, terminal or regular file) the
  * runtime checks that the number still names the file it registered
- * (fstat: st_dev, st_ino), registering the new file afresh if not. That
- * check costs one fstat() per wait (a call that found nothing to read or no
- * room to write) and per accept, connect and fd_wait call, plus one per
- * call on pipes, terminals and regular files; see the README for the
- * measured cost. Still, close fds you used with cn_* calls through
- * cn_close(): with a plain close() the runtime's poller may hold a dead
- * registration until the number is used again. To hand an fd to another
+ * (one fstat: st_dev, st_ino), registering the new file afresh if not.
+ * Socket reads and writes skip that check, so the hot path makes no extra
+ * system call; a socket call that waits on a number whose file was closed
+ * behind the runtime's back is resumed with ECANCELED within about two
+ * seconds (the scheduler checks fd waits parked longer than a second, once
+ * a second), and the next call uses the new file. Still, close fds you used
+ * with cn_* calls through cn_close(). To hand an fd to another
  * runtime (the acceptor/worker pattern) call cn_fd_release() on it first,
  * in a coroutine of the runtime that used it: it stops costing that
  * runtime anything, and the receiving runtime registers it on its first
@@ -58,15 +59,14 @@
  *              is negative or above IOV_MAX;
  *   ETIMEDOUT  the call would wait and the deadline passed (any negative
  *              deadline other than CN_NO_DEADLINE lies in the past);
- *   ECANCELED  the fd was cn_close()d while the call waited, or the runtime
- *              is stopping;
+ *   ECANCELED  the fd was cn_close()d (or cn_fd_release()d, or closed
+ *              behind the runtime's back: see "The fd rule") while the call
+ *              waited, or the runtime is stopping;
  *   EBUSY      another coroutine already waits on the fd in this direction;
  *   ENOMEM     no memory for the fd table or a timer.
  * EFAULT and EINVAL for arguments come before every other check. Other
  * pointers (iov[i].iov_base, a too-short len) are the kernel's to
- * check (EFAULT, EINVAL). A coroutine waiting on an fd that is closed
- * behind the runtime's back with close() waits until its deadline or until
- * the number is reused and used again (then ECANCELED). Undefined, not
+ * check (EFAULT, EINVAL). Undefined, not
  * detected: calling cn_close() twice on a number that was reused in between
  * (like close()).
  *
