@@ -1,6 +1,7 @@
 /*
- * coronet.h — the whole public API: coroutines, promises, the runtime and
- * coroutine I/O. See each header for threads, ownership and errors.
+ * coronet.h — the whole public API: coroutines, promises, the runtime,
+ * coroutine I/O and blocking calls on the pool. See each header for
+ * threads, ownership and errors.
  */
 #ifndef CORONET_H
 #define CORONET_H
@@ -9,5 +10,6 @@
 #include "coronet/promise.h"
 #include "coronet/runtime.h"
 #include "coronet/io.h"
+#include "coronet/blocking.h"
 
 #endif

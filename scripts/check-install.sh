@@ -72,7 +72,7 @@ static void body(void *arg)
 
 int main(void)
 {
-	cn_runtime_opts o = {CN_NETPOLL_INLINE, 0, 0};
+	cn_runtime_opts o = {.mode = CN_NETPOLL_INLINE};
 	cn_runtime *rt = cn_runtime_create(&o);
 
 	if (!rt || cn_spawn(rt, body, NULL, NULL) != 0 || cn_runtime_run(rt) != 0)

@@ -2,9 +2,10 @@
  * src/idle.c — what a scheduler does when nothing is runnable: thread
  * mode's adaptive spin and sleep, inline mode's poll of the fd poller.
  *
- * Both only wait and collect; the run loop (sched.c) drains the ring or
- * wakes the collected waiters afterwards, so nothing here calls back into
- * the scheduler.
+ * Both only wait and collect; the run loop (sched.c) drains the ring and
+ * the inbox or wakes the collected waiters afterwards, so nothing here
+ * calls back into the scheduler. Both announce a block to the inbox's
+ * producers through its idle flag (inbox.h).
  *
  * Threads: the scheduler's own thread.
  */
@@ -50,7 +51,8 @@ static int spin_for_work(cn__sched *s, int64_t t0)
 	for (;;) {
 		for (int i = 0; i < 8; i++)
 			CN__CPU_RELAX();
-		if (cn__handoff_pending(s->ho) || cn__sched_stop_pending(s))
+		if (cn__handoff_pending(s->ho) || cn__inbox_pending(&s->inbox) ||
+		    cn__sched_stop_pending(s))
 			return 1;
 		if (cn_now() - t0 >= limit)
 			return 0;
@@ -81,13 +83,16 @@ void cn__idle_sleep(cn__sched *s)
 	if (spin_for_work(s, t0))
 		return;
 	atomic_store(&h->sleeping, 1);
+	atomic_store(&s->inbox.idle, 1);
 	CN__FENCE();
-	if (!cn__handoff_pending(h) && !cn__sched_stop_pending(s)) {
+	if (!cn__handoff_pending(h) && !cn__inbox_pending(&s->inbox) &&
+	    !cn__sched_stop_pending(s)) {
 		cn__poll_event ev[4];
 
 		cn__poller_wait(h->consumer_poller, ev, 4, cn__sched_timeout(s, cn_now()));
 		s->st_polls++;
 	}
+	atomic_store(&s->inbox.idle, 0);
 	atomic_store(&h->sleeping, 0);
 	adapt_spin(s, cn_now() - t0);
 }
@@ -96,8 +101,20 @@ cn_promise *cn__idle_poll(cn__sched *s, int64_t timeout)
 {
 	cn__poll_event ev[CN__EVENTS];
 	cn_promise *head = NULL, **tail = &head;
-	int n = cn__poller_wait(s->fdp, ev, CN__EVENTS, timeout);
+	int announced = timeout != 0;
+	int n;
 
+	/* A blocking poll announces itself to the inbox's producers (inbox.h,
+	 * "The wake"); with something already there it only looks. */
+	if (announced) {
+		atomic_store(&s->inbox.idle, 1);
+		CN__FENCE();
+		if (cn__inbox_pending(&s->inbox))
+			timeout = 0;
+	}
+	n = cn__poller_wait(s->fdp, ev, CN__EVENTS, timeout);
+	if (announced)
+		atomic_store(&s->inbox.idle, 0);
 	s->st_polls++;
 	for (int i = 0; i < n; i++) {
 		cn_promise *ps[2];

@@ -1,6 +1,7 @@
 /*
  * src/io.c — coroutine I/O (coronet/io.h): read/write/readv/writev/recv/
- * send and write-all; the wait after EAGAIN that every call shares.
+ * send, datagrams and messages (recvfrom/sendto/recvmsg/sendmsg) and
+ * write-all; the wait after EAGAIN that every call shares.
  *
  * Every call tries the system call first and waits only on EAGAIN, through
  * the fd's wait word (fdtable.h): an edge that arrived while nobody waited
@@ -109,7 +110,18 @@ int cn__io_wait(cn__io *io, int dir, int64_t deadline)
 	return 0;
 }
 
-enum io_op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND };
+enum io_op {
+	OP_READ,
+	OP_WRITE,
+	OP_READV,
+	OP_WRITEV,
+	OP_RECV,
+	OP_SEND,
+	OP_RECVFROM,
+	OP_SENDTO,
+	OP_RECVMSG,
+	OP_SENDMSG,
+};
 
 typedef struct io_req {
 	enum io_op op;
@@ -117,6 +129,10 @@ typedef struct io_req {
 	void *buf;
 	size_t n;
 	const struct iovec *iov;
+	struct sockaddr *addr; /* recvfrom: out; sendto: in */
+	socklen_t *addrlen;    /* recvfrom */
+	socklen_t alen;        /* sendto */
+	struct msghdr *msg;    /* recvmsg, sendmsg */
 } io_req;
 
 /* Sockets go through recv/send/recvmsg/sendmsg with MSG_DONTWAIT: the call
@@ -136,9 +152,8 @@ static ssize_t io_call(const io_req *r, int sock)
 			return readv(r->fd, r->iov, r->iovcnt);
 		case OP_WRITEV:
 			return writev(r->fd, r->iov, r->iovcnt);
-		case OP_RECV:
-		case OP_SEND:
-			break;
+		default:
+			break; /* socket calls: the kernel says ENOTSOCK */
 		}
 	}
 	switch (r->op) {
@@ -158,6 +173,15 @@ static ssize_t io_call(const io_req *r, int sock)
 		return recv(r->fd, r->buf, r->n, r->flags | MSG_DONTWAIT);
 	case OP_SEND:
 		return send(r->fd, r->buf, r->n, r->flags | MSG_DONTWAIT | CN__NOSIGNAL);
+	case OP_RECVFROM:
+		return recvfrom(r->fd, r->buf, r->n, r->flags | MSG_DONTWAIT, r->addr, r->addrlen);
+	case OP_SENDTO:
+		return sendto(r->fd, r->buf, r->n, r->flags | MSG_DONTWAIT | CN__NOSIGNAL, r->addr,
+		              r->alen);
+	case OP_RECVMSG:
+		return recvmsg(r->fd, r->msg, r->flags | MSG_DONTWAIT);
+	case OP_SENDMSG:
+		return sendmsg(r->fd, r->msg, r->flags | MSG_DONTWAIT | CN__NOSIGNAL);
 	}
 	errno = EINVAL;
 	return -1;
@@ -169,6 +193,18 @@ static ssize_t io_call(const io_req *r, int sock)
  * addresses; EINVAL for sizes and counts. */
 static int io_args_bad(const io_req *r)
 {
+	if (r->op == OP_RECVMSG || r->op == OP_SENDMSG) {
+		if (!r->msg) {
+			errno = EFAULT;
+			return 1;
+		}
+		return 0;
+	}
+	if ((r->op == OP_RECVFROM && r->addr && !r->addrlen) ||
+	    (r->op == OP_SENDTO && !r->addr && r->alen > 0)) {
+		errno = EFAULT;
+		return 1;
+	}
 	if (r->op == OP_READV || r->op == OP_WRITEV) {
 		if (r->iovcnt < 0 || r->iovcnt > IOV_MAX) {
 			errno = EINVAL;
@@ -191,12 +227,22 @@ static int io_args_bad(const io_req *r)
 	return 0;
 }
 
+/* Regular files and other fds the poller refuses never say EAGAIN, but
+ * their system calls can still take the disk's time: they run on the
+ * runtime's pool while the coroutine waits (io.h, "Regular files"). */
+static ssize_t file_call(void *arg)
+{
+	return io_call(arg, 0);
+}
+
 static ssize_t io_run(const io_req *r, int dir, int64_t deadline)
 {
 	cn__io io;
 
 	if (CN__UNLIKELY(io_args_bad(r)) || cn__io_begin(&io, r->fd, 0) < 0)
 		return -1;
+	if (io.e->state == CN__FD_ALWAYS)
+		return cn__pool_call(io.t, file_call, (void *)r);
 	for (;;) {
 		ssize_t n = io_call(r, io.e->sock);
 		int err;
@@ -284,6 +330,48 @@ ssize_t cn_recv(int fd, void *buf, size_t n, int flags, int64_t deadline)
 ssize_t cn_send(int fd, const void *buf, size_t n, int flags, int64_t deadline)
 {
 	io_req r = {.op = OP_SEND, .fd = fd, .buf = (void *)buf, .n = n, .flags = flags};
+
+	return io_run(&r, CN__DIR_WRITE, deadline);
+}
+
+ssize_t cn_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                    socklen_t *addrlen, int64_t deadline)
+{
+	io_req r = {.op = OP_RECVFROM,
+	            .fd = fd,
+	            .buf = buf,
+	            .n = n,
+	            .flags = flags,
+	            .addr = addr,
+	            .addrlen = addrlen};
+
+	return io_run(&r, CN__DIR_READ, deadline);
+}
+
+ssize_t cn_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                  socklen_t addrlen, int64_t deadline)
+{
+	io_req r = {.op = OP_SENDTO,
+	            .fd = fd,
+	            .buf = (void *)buf,
+	            .n = n,
+	            .flags = flags,
+	            .addr = (struct sockaddr *)addr,
+	            .alen = addrlen};
+
+	return io_run(&r, CN__DIR_WRITE, deadline);
+}
+
+ssize_t cn_recvmsg(int fd, struct msghdr *msg, int flags, int64_t deadline)
+{
+	io_req r = {.op = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags};
+
+	return io_run(&r, CN__DIR_READ, deadline);
+}
+
+ssize_t cn_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t deadline)
+{
+	io_req r = {.op = OP_SENDMSG, .fd = fd, .msg = (struct msghdr *)msg, .flags = flags};
 
 	return io_run(&r, CN__DIR_WRITE, deadline);
 }

@@ -14,21 +14,47 @@
 #ifndef CORONET_PROMISE_INTERNAL_H
 #define CORONET_PROMISE_INTERNAL_H
 
+#include <stdint.h>
+
 #include "coronet/promise.h"
 
 typedef struct cn__waiter cn__waiter;
 
 typedef struct cn__waiter_ops {
-	/* Whether the calling thread may settle promises w waits on and park
-	 * w (w's scheduler runs on it). */
+	/* Whether the calling thread runs w's scheduler now (it may park w
+	 * and touch its run queue). */
 	int (*here)(const cn__waiter *w);
-	/* p, which w waits on, was settled: make w runnable. */
+	/* p, which w waits on, was settled by the caller: deliver it (make w
+	 * runnable, through w's scheduler's inbox when the caller is another
+	 * thread). Any thread. */
 	void (*wake)(cn__waiter *w, cn_promise *p);
-	/* Parks w, the calling coroutine, until p is settled; p->waiter is
-	 * set. 0 when woken by the settle, else the errno value that ended
-	 * the wait early (ECANCELED: the runtime stops). */
-	int (*wait)(cn__waiter *w, cn_promise *p);
+	/* Parks w, the calling coroutine, until p is delivered (returns 0)
+	 * or the wait must end first: the runtime stops (ECANCELED), the
+	 * deadline passes (ETIMEDOUT; CN_NO_DEADLINE for none). It gives up
+	 * only when no fulfil has committed to deliver (it clears
+	 * CN__P_WAITER itself); a committed one is waited for. With
+	 * CN__AWAIT_NOCANCEL a stop does not end the wait (the library's own
+	 * waits for work that still uses the caller's memory). */
+	int (*wait)(cn__waiter *w, cn_promise *p, int64_t deadline, int flags);
 } cn__waiter_ops;
+
+/* Bits of cn_promise.state beside CN_PROMISE_FULFILLED (bit 0), moved by
+ * __atomic read-modify-writes. The protocol, state by state:
+ *   claimed    a fulfil won the right to record the outcome (it writes
+ *              result and err after setting this, and only it);
+ *   fulfilled  the outcome is recorded (set by that fulfil's second RMW);
+ *   waiter     a coroutine waits (set by the await after it CASed itself
+ *              into p->waiter, cleared when it gives up);
+ *   delivered  the waiter's scheduler took the wake-up (its own thread).
+ * A fulfil whose "fulfilled" RMW finds "waiter" set has committed to
+ * deliver: it wakes the waiter, and the waiter, even when cancelled, waits
+ * for that delivery before it returns (its promise, its stack frame and its
+ * task must outlive the push into its inbox). One whose RMW finds no
+ * waiter leaves the outcome for a later await, which sees "fulfilled". */
+#define CN__P_FULFILLED 0x01
+#define CN__P_WAITER 0x10
+#define CN__P_CLAIMED 0x20
+#define CN__P_DELIVERED 0x40
 
 struct cn__waiter {
 	const cn__waiter_ops *ops;
@@ -47,6 +73,10 @@ static inline void cn__promise_record(cn_promise *p, ssize_t result, int err)
 /* Records p's outcome and wakes its waiter, if any. The waiter's scheduler
  * thread only (or any thread while p has no waiter). */
 void cn__promise_settle(cn_promise *p, ssize_t result, int err);
+
+/* cn_promise_await_until() with flags (CN__AWAIT_NOCANCEL). */
+#define CN__AWAIT_NOCANCEL 1
+ssize_t cn__promise_await(cn_promise *p, int64_t deadline, int flags);
 
 /* The calling coroutine's waiter, if it runs on its own scheduler's thread;
  * NULL with EPERM otherwise (no coroutine, a plain coroutine, another

@@ -4,7 +4,8 @@
  * mode, its netpoll thread (netpoll_thread.c).
  *
  * What a runtime owns: the fd table and the fd poller (shared by its
- * scheduler and netpoll thread), one scheduler, and in thread mode the
+ * scheduler and netpoll thread), one scheduler, the blocking-call pool,
+ * and in thread mode the
  * scheduler's completion ring, the poller it sleeps in and the netpoll
  * thread. The scheduler and the netpoll thread know each other only through
  * that ring (handoff.h).
@@ -40,6 +41,7 @@ struct cn_runtime {
 	cn__handoff ho; /* the scheduler's completion ring */
 	cn__poller *sp; /* the scheduler sleeps here (wake only) */
 	cn__netpoll np;
+	cn__pool pool;    /* blocking calls (pool.h) */
 	pthread_t thread; /* the scheduler thread while running */
 	/* CN__RT_*. cn_runtime_run() claims rt by CAS IDLE -> STARTING (one
 	 * winner among racing threads), writes `thread`, then stores RUNNING
@@ -102,6 +104,8 @@ cn_runtime *cn_runtime_create(const cn_runtime_opts *opts)
 	cn__sched_init(&rt->sched, rt, o.mode, &rt->fds, rt->fdp,
 	               o.mode == CN_NETPOLL_THREAD ? &rt->ho : NULL);
 	rt->sched.stack_size = o.stack_size;
+	cn__pool_init(&rt->pool, o.pool_size);
+	rt->sched.pool = &rt->pool;
 	return rt;
 
 error:
@@ -183,15 +187,17 @@ int cn_spawn(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 		errno = EINVAL;
 		return -1;
 	}
-	if (!on_sched_thread(rt)) {
-		errno = EPERM;
-		return -1;
-	}
 	if (atomic_load(&rt->sched.stopping)) {
 		errno = ESHUTDOWN;
 		return -1;
 	}
-	return cn__sched_spawn(&rt->sched, fn, arg, opts);
+	/* From a coroutine (or code) on the scheduler thread of a running rt:
+	 * straight onto the run queue. From anywhere else (another thread,
+	 * or before the run, which may be starting on another thread): through
+	 * the scheduler's inbox, which every run drains first. */
+	if (cn__sched_here() == &rt->sched)
+		return cn__sched_spawn(&rt->sched, fn, arg, opts);
+	return cn__sched_spawn_remote(&rt->sched, fn, arg, opts);
 }
 
 int cn_runtime_stop(cn_runtime *rt)
@@ -272,6 +278,7 @@ int cn_runtime_destroy(cn_runtime *rt)
 		sched_yield();
 	if (rt->np.started)
 		cn__netpoll_join(&rt->np);
+	cn__pool_destroy(&rt->pool);
 	cn__sched_free(&rt->sched);
 	unregister_all(rt);
 	runtime_free(rt);

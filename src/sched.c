@@ -108,13 +108,24 @@ static int task_here(const cn__waiter *w)
 	return tls_sched && t->s == tls_sched;
 }
 
+/* Any thread: the waiter's own scheduler thread delivers at once, every
+ * other thread through its inbox. */
 static void task_wake(cn__waiter *w, cn_promise *p)
 {
-	(void)w;
-	wake(p);
+	cn__task *t = (cn__task *)w;
+
+	if (tls_sched == t->s) {
+		__atomic_fetch_or(&p->state, CN__P_DELIVERED, __ATOMIC_RELAXED);
+		wake(p);
+		return;
+	}
+	cn__inbox_push(&t->s->inbox, &t->s->inbox.promises, (ck_stack_entry_t *)(void *)&p->link,
+	               p);
 }
 
-/* Yields p to the run loop, which parks t when it sees t->waiting == p. */
+/* Yields p to the run loop, which parks t when it sees t->waiting == p.
+ * p->waiter is the caller's to reset: a user promise's waiter field may be
+ * read by a fulfilling thread until the await returns. */
 static void task_yield(cn__task *t, cn_promise *p)
 {
 	if (cn_coro_yield(p) < 0) {
@@ -122,26 +133,74 @@ static void task_yield(cn__task *t, cn_promise *p)
 		abort();
 	}
 	t->waiting = NULL;
-	p->waiter = NULL;
 }
 
-static int task_wait(cn__waiter *w, cn_promise *p)
+/* A user promise's deadline: ends the wait (task_wait decides whether it
+ * may). Lives on the waiting coroutine's stack. */
+typedef struct user_deadline {
+	cn__timer tm;
+	cn__task *t;
+	cn_promise *p;
+} user_deadline;
+
+static void user_deadline_fire(cn__timer *tm, void *ctx)
+{
+	user_deadline *d = CN__CONTAINER_OF(tm, user_deadline, tm);
+	cn__task *t = d->t;
+
+	(void)ctx;
+	if (t->parked && t->waiting == d->p) {
+		t->cancelled = ETIMEDOUT;
+		unpark(t->s, t);
+		runq_push(t->s, t);
+	}
+}
+
+static int task_wait(cn__waiter *w, cn_promise *p, int64_t deadline, int flags)
 {
 	cn__task *t = (cn__task *)w;
+	int nocancel = flags & CN__AWAIT_NOCANCEL;
+	user_deadline d;
+	int err = 0;
 
-	if (cn__task_stopping(t)) {
-		p->waiter = NULL;
-		return ECANCELED;
+	d.tm.idx = CN__TIMER_IDLE;
+	if (cn__task_stopping(t) && !nocancel) {
+		err = ECANCELED;
+	} else if (deadline != CN_NO_DEADLINE) {
+		d.tm.deadline = deadline;
+		d.tm.fire = user_deadline_fire;
+		/* Read by user_deadline_fire() through d.tm: cppcheck does
+		 * not follow the container cast. */
+		d.t = t; // cppcheck-suppress unreadVariable
+		d.p = p; // cppcheck-suppress unreadVariable
+		if (deadline <= cn_now())
+			err = ETIMEDOUT;
+		else if (cn__timer_add(&t->s->timers, &d.tm) < 0)
+			err = ENOMEM;
 	}
-	t->waiting = p;
-	task_yield(t, p);
-	if (t->cancelled) {
-		/* A user promise stays pending: someone may still settle it;
-		 * only this wait ended. */
-		t->cancelled = 0;
-		return ECANCELED;
+	for (;;) {
+		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) & CN__P_DELIVERED) {
+			err = 0;
+			break;
+		}
+		if (err) {
+			int prev = __atomic_fetch_and(&p->state, ~CN__P_WAITER, __ATOMIC_ACQ_REL);
+
+			if (!(prev & CN__P_FULFILLED))
+				break; /* nobody committed: give up */
+			/* A fulfil saw us and is delivering: wait for it. */
+			err = 0;
+		}
+		t->waiting = p;
+		task_yield(t, p);
+		if (t->cancelled) {
+			if (!nocancel || t->cancelled != ECANCELED)
+				err = t->cancelled;
+			t->cancelled = 0;
+		}
 	}
-	return 0;
+	cn__timer_del(&t->s->timers, &d.tm);
+	return err;
 }
 
 static const cn__waiter_ops task_ops = {task_here, task_wake, task_wait};
@@ -201,6 +260,7 @@ void cn__wait_abandon(cn__task *t, cn__wait *w)
 int cn__wait_park(cn__task *t, cn__wait *w)
 {
 	task_yield(t, &w->p);
+	w->p.waiter = NULL;
 	cn__timer_del(&t->s->timers, &w->timer);
 	return w->p.err;
 }
@@ -218,7 +278,7 @@ static void cancel_all(cn__sched *s)
 
 		next = t->park_next;
 		if (!w) {
-			t->cancelled = 1;
+			t->cancelled = ECANCELED;
 			unpark(s, t);
 			runq_push(s, t);
 			// Same body as the next branch on purpose: a sleep always
@@ -296,9 +356,11 @@ void cn__sched_init(cn__sched *s, cn_runtime *rt, cn_netpoll_mode mode, cn__fdta
 	s->fds = fds;
 	s->fdp = fdp;
 	s->ho = ho;
+	s->inbox.wake = ho ? ho->consumer_poller : fdp;
 }
 
-int cn__sched_spawn(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
+/* A task with its coroutine, held, not queued yet. Any thread. */
+static cn__task *make_task(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 {
 	cn_coro_opts o = {0};
 	cn__task *t;
@@ -310,7 +372,7 @@ int cn__sched_spawn(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *
 	t = calloc(1, sizeof(*t));
 	if (!t) {
 		errno = ENOMEM;
-		return -1;
+		return NULL;
 	}
 	t->co = cn_coro_create(fn, arg, &o);
 	if (!t->co) {
@@ -318,16 +380,63 @@ int cn__sched_spawn(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *
 
 		free(t);
 		errno = saved;
-		return -1;
+		return NULL;
 	}
 	t->w.ops = &task_ops;
 	t->s = s;
 	cn__coro_set_user(t->co, &t->w);
 	cn__coro_hold(t->co);
+	return t;
+}
+
+static void enqueue_new(cn__sched *s, cn__task *t)
+{
 	runq_push(s, t);
 	s->live++;
 	s->st_spawned++;
+}
+
+int cn__sched_spawn(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
+{
+	cn__task *t = make_task(s, fn, arg, opts);
+
+	if (!t)
+		return -1;
+	enqueue_new(s, t);
 	return 0;
+}
+
+int cn__sched_spawn_remote(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
+{
+	cn__task *t = make_task(s, fn, arg, opts);
+
+	if (!t)
+		return -1;
+	cn__inbox_push(&s->inbox, &s->inbox.tasks, &t->inbox, t);
+	return 0;
+}
+
+/* Everything other threads handed over: fulfilled promises (delivered,
+ * their waiters made runnable) and spawned tasks (queued). */
+static void drain_inbox(cn__sched *s)
+{
+	ck_stack_entry_t *e, *next;
+
+	for (e = cn__inbox_take(&s->inbox.promises); e; e = next) {
+		cn_promise *p = CN__CONTAINER_OF(e, cn_promise, link);
+
+		CN__TSAN_ACQUIRE(p);
+		next = e->next;
+		__atomic_fetch_or(&p->state, CN__P_DELIVERED, __ATOMIC_RELAXED);
+		wake(p);
+	}
+	for (e = cn__inbox_take(&s->inbox.tasks); e; e = next) {
+		cn__task *t = CN__CONTAINER_OF(e, cn__task, inbox);
+
+		CN__TSAN_ACQUIRE(t);
+		next = e->next;
+		enqueue_new(s, t);
+	}
 }
 
 /* The opt-in stall report (CORONET_STALL_MS): a coroutine that ran longer
@@ -409,6 +518,8 @@ void cn__sched_run(cn__sched *s)
 		if (cn__sched_stop_pending(s))
 			cancel_all(s);
 		s->round_now = cn_now();
+		if (cn__inbox_pending(&s->inbox))
+			drain_inbox(s);
 		cn__timer_run(&s->timers, s->round_now, s);
 		if (s->round_now >= s->next_sweep)
 			sweep_stale(s);
@@ -430,7 +541,7 @@ void cn__sched_run(cn__sched *s)
 		 * harvest what became ready meanwhile, as one batch. */
 		if (threaded)
 			cn__handoff_kick(s->ho);
-		if (s->live == 0)
+		if (s->live == 0 && !cn__inbox_pending(&s->inbox))
 			break;
 		if (s->runq_head)
 			continue;
@@ -459,6 +570,8 @@ void cn__sched_free(cn__sched *s)
 {
 	cn__task *t;
 
+	/* Spawns handed over after the last run: destroyed unrun. */
+	drain_inbox(s);
 	while ((t = runq_pop(s)) || (t = s->parked)) {
 		/* Every task on the parked list has t->parked set (park() and
 		 * unpark() keep them together), so t leaves the list before it is

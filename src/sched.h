@@ -25,7 +25,9 @@
 #include "coronet/runtime.h"
 #include "fdtable.h"
 #include "handoff.h"
+#include "inbox.h"
 #include "poller.h"
+#include "pool.h"
 #include "promise_internal.h"
 #include "timer.h"
 
@@ -42,7 +44,8 @@ typedef struct cn__task {
 	struct cn__task *park_prev, *park_next; /* parked list links */
 	cn_promise *waiting;                    /* the promise it yields/waits on */
 	int parked;                             /* on the parked list */
-	int cancelled;                          /* resumed by stop, not by a settle */
+	int cancelled;          /* errno that ended a user promise's wait (stop, deadline) */
+	ck_stack_entry_t inbox; /* spawned from another thread: in the inbox */
 } cn__task;
 
 /* A runtime-made wait: its promise (p.priv points back here; a user's own
@@ -64,6 +67,7 @@ struct cn__sched {
 	cn__fdtable *fds;  /* the runtime's */
 	cn__poller *fdp;   /* the runtime's fd poller: inline mode waits in it */
 	cn__handoff *ho;   /* thread mode: this scheduler's ring; NULL inline */
+	cn__pool *pool;    /* the runtime's blocking-call pool */
 	size_t stack_size; /* default for spawned coroutines, 0 = coro.h's */
 	int64_t stall_ns;  /* CORONET_STALL_MS, in ns; 0 = no stall report */
 
@@ -80,6 +84,8 @@ struct cn__sched {
 	int64_t next_sweep; /* when stale waits are looked for next */
 	uint64_t st_spawned, st_finished, st_polls, st_completions;
 
+	/* Any thread pushes, this scheduler's thread takes (inbox.h). */
+	cn__inbox inbox;
 	/* Any thread or signal handler sets (cn__sched_stop); this
 	 * scheduler's thread reads it, and clears it when the run it ended
 	 * returns. */
@@ -99,6 +105,11 @@ void cn__sched_free(cn__sched *s);
  * s's default) and queues it. 0, or -1 with errno (cn_coro_create's).
  * s's thread, or any thread while s does not run. */
 int cn__sched_spawn(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts);
+
+/* cn__sched_spawn() from a thread that is not s's while s may run: the
+ * coroutine is made here (errors are the caller's: EINVAL, ENOMEM) and
+ * handed over through s's inbox; s queues it when it next drains. */
+int cn__sched_spawn_remote(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts);
 
 /* Runs s on the calling thread until no task is left. */
 void cn__sched_run(cn__sched *s);
@@ -157,6 +168,10 @@ int cn__wait_begin(cn__task *t, cn__wait *w, int kind, cn__fdent *e, int fd, int
                    int64_t deadline);
 void cn__wait_abandon(cn__task *t, cn__wait *w);
 int cn__wait_park(cn__task *t, cn__wait *w);
+
+/* Runs fn(arg) on t's runtime's pool while t waits (blocking.c):
+ * cn_blocking()'s body, also used for regular files. */
+ssize_t cn__pool_call(cn__task *t, ssize_t (*fn)(void *), void *arg);
 
 /* Ends s's knowledge of fd's current life (entry e): waiters are resumed
  * with ECANCELED, the poller forgets fd, the entry becomes unknown (a new

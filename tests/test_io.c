@@ -1133,6 +1133,98 @@ static void test_recv_waitall(void **state)
 	cn_runtime_destroy(rt);
 }
 
+/* --- datagrams and messages: UDP and AF_UNIX datagram sockets -------------- */
+
+struct dgram {
+	int udp[2];  /* two bound UDP sockets on 127.0.0.1 */
+	struct sockaddr_in to;
+	int ux[2];   /* an AF_UNIX datagram pair */
+	ssize_t r_from, r_msg, r_empty, r_timeout;
+	int e_timeout, from_port_ok, fault;
+	char got[64], got2[64];
+};
+
+static void dgram_reader(void *arg)
+{
+	struct dgram *d = arg;
+	struct sockaddr_in from;
+	socklen_t flen = sizeof(from);
+	struct iovec iov = {d->got2, sizeof(d->got2)};
+	struct msghdr m;
+	char b[8];
+
+	/* Nothing sent yet: waits, then the datagram arrives. */
+	d->r_from = cn_recvfrom(d->udp[1], d->got, sizeof(d->got), 0, (struct sockaddr *)&from,
+	                        &flen, cn_deadline_after(5000 * MSEC));
+	d->from_port_ok = flen == sizeof(from) && from.sin_port != 0;
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	d->r_msg = cn_recvmsg(d->ux[1], &m, 0, cn_deadline_after(5000 * MSEC));
+	d->r_empty = cn_recvfrom(d->ux[1], b, sizeof(b), 0, NULL, NULL, cn_deadline_after(5000 * MSEC));
+	errno = 0;
+	d->r_timeout = cn_recvfrom(d->udp[1], b, sizeof(b), 0, NULL, NULL, cn_deadline_after(30 * MSEC));
+	d->e_timeout = errno;
+	errno = 0;
+	d->fault = cn_recvmsg(d->ux[1], NULL, 0, CN_NO_DEADLINE) == -1 && errno == EFAULT &&
+	           cn_recvfrom(d->udp[1], b, 1, 0, (struct sockaddr *)&from, NULL, 0) == -1 &&
+	           errno == EFAULT;
+}
+
+static void dgram_writer(void *arg)
+{
+	struct dgram *d = arg;
+	struct iovec iov[2] = {{"mes", 3}, {"sage", 4}};
+	struct msghdr m;
+
+	cn_sleep(20 * MSEC); /* the reader waits first */
+	assert_int_equal(cn_sendto(d->udp[0], "datagram", 8, 0, (struct sockaddr *)&d->to,
+	                           sizeof(d->to), CN_NO_DEADLINE),
+	                 8);
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = iov;
+	m.msg_iovlen = 2;
+	cn_sleep(10 * MSEC);
+	assert_int_equal(cn_sendmsg(d->ux[0], &m, 0, CN_NO_DEADLINE), 7);
+	assert_int_equal(cn_send(d->ux[0], "", 0, 0, CN_NO_DEADLINE), 0); /* empty datagram */
+}
+
+static void test_datagrams(void **state)
+{
+	cn_runtime *rt = cn_test_runtime_for(state);
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	struct dgram d;
+
+	memset(&d, 0, sizeof(d));
+	for (int i = 0; i < 2; i++) {
+		d.udp[i] = socket(AF_INET, SOCK_DGRAM, 0);
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(bind(d.udp[i], (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	assert_int_equal(getsockname(d.udp[1], (struct sockaddr *)&d.to, &len), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, d.ux), 0);
+	cn_spawn(rt, dgram_reader, &d, NULL);
+	cn_spawn(rt, dgram_writer, &d, NULL);
+	assert_int_equal(cn_runtime_run(rt), 0);
+	assert_int_equal(d.r_from, 8);
+	assert_memory_equal(d.got, "datagram", 8);
+	assert_true(d.from_port_ok);
+	assert_int_equal(d.r_msg, 7);
+	assert_memory_equal(d.got2, "message", 7);
+	assert_int_equal(d.r_empty, 0);
+	assert_int_equal(d.r_timeout, -1);
+	assert_int_equal(d.e_timeout, ETIMEDOUT);
+	assert_true(d.fault);
+	for (int i = 0; i < 2; i++) {
+		close(d.udp[i]);
+		close(d.ux[i]);
+	}
+	cn_runtime_destroy(rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1152,6 +1244,7 @@ int main(void)
 	        CN_TEST_BOTH(test_pending_error),
 	        CN_TEST_BOTH(test_unix_connect_full_backlog),
 	        CN_TEST_BOTH(test_recv_waitall),
+	        CN_TEST_BOTH(test_datagrams),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

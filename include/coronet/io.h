@@ -104,6 +104,19 @@ ssize_t cn_writev(int fd, const struct iovec *iov, int iovcnt, int64_t deadline)
 ssize_t cn_recv(int fd, void *buf, size_t n, int flags, int64_t deadline);
 ssize_t cn_send(int fd, const void *buf, size_t n, int flags, int64_t deadline);
 
+/* Datagrams and messages (UDP, AF_UNIX datagram and seqpacket sockets, and
+ * streams): as recvfrom(2), sendto(2), recvmsg(2), sendmsg(2), waiting for
+ * readiness within the deadline. A 0 from the receiving calls is an empty
+ * datagram on a datagram socket (EOF only on a stream). Argument errors
+ * besides the common ones: EFAULT for a NULL msg, for recvfrom's addr
+ * without addrlen, and for sendto's NULL addr with a non-zero addrlen. */
+ssize_t cn_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                    socklen_t *addrlen, int64_t deadline);
+ssize_t cn_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                  socklen_t addrlen, int64_t deadline);
+ssize_t cn_recvmsg(int fd, struct msghdr *msg, int flags, int64_t deadline);
+ssize_t cn_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t deadline);
+
 /* Returns a new non-blocking, close-on-exec fd. On EMFILE/ENFILE it backs
  * off (sleeps, doubling up to 100 ms) until a descriptor frees up or the
  * deadline passes, so an fd shortage never spins the CPU. addr may be NULL

@@ -31,17 +31,20 @@
  * be spawned on and run again.
  *
  * Threads: cn_runtime_run() makes the calling thread the scheduler thread.
- * cn_spawn() may be called before run (from the thread that will run it) or
- * from a coroutine of that runtime. cn_runtime_stop() may be called from any
- * thread and from a signal handler. Everything else: scheduler thread only.
- * While rt runs, cn_spawn() and cn_runtime_stats_get() from another thread
- * fail with EPERM, cn_runtime_run() and cn_runtime_destroy() with EBUSY.
+ * cn_spawn() may be called from any thread at any time (before the run,
+ * during it, from a coroutine of this or another runtime): from the
+ * scheduler thread it queues the coroutine directly, from anywhere else
+ * through the scheduler's inbox (lock-free, drained at the start of every
+ * round and of every run, with one merged wake-up). cn_runtime_stop() may
+ * be called from any thread and from a signal handler. Everything else:
+ * scheduler thread only. While rt runs, cn_runtime_stats_get() from another
+ * thread fails with EPERM, cn_runtime_run() and cn_runtime_destroy() with
+ * EBUSY.
  *
  * Undefined, not detected: any call on rt after cn_runtime_destroy(rt) (a
  * second destroy included: rt's memory is freed, and reading it to detect
- * the misuse would be the misuse); cn_spawn() from one thread racing with
- * cn_runtime_run() starting on another (spawn before run must happen before
- * it, e.g. on the same thread).
+ * the misuse would be the misuse), and so a cn_spawn() from another thread
+ * racing with the destroy.
  */
 #ifndef CORONET_RUNTIME_H
 #define CORONET_RUNTIME_H
@@ -65,6 +68,8 @@ typedef struct cn_runtime_opts {
 	cn_netpoll_mode mode;
 	unsigned ring_size;  /* completion ring slots, power of two >= 2; 0 = 4096 */
 	size_t stack_size;   /* default for spawned coroutines; 0 = CN_CORO_STACK_DEFAULT */
+	unsigned pool_size;  /* most worker threads for blocking calls; 0 = 8
+			      * (coronet/blocking.h) */
 } cn_runtime_opts;
 
 /* Counters, for benchmarks and tests. */
@@ -92,10 +97,13 @@ int cn_netpoll_mode_parse(const char *name, cn_netpoll_mode *mode);
 
 /*
  * Creates a coroutine running fn(arg) and queues it. opts as cn_coro_create
- * (NULL for the runtime's defaults). Returns 0, or -1 with errno EINVAL (rt or
- * fn NULL, bad opts), ENOMEM, EPERM (called from another thread while rt
- * runs), ESHUTDOWN (rt is stopping: a stop was asked and the run it ends
- * has not returned yet).
+ * (NULL for the runtime's defaults). Any thread. The coroutine (and its
+ * stack) is made on the calling thread, so every error is reported here:
+ * returns 0, or -1 with errno EINVAL (rt or fn NULL, bad opts), ENOMEM,
+ * ESHUTDOWN (rt is stopping: a stop was asked and the run it ends has not
+ * returned yet). A coroutine spawned from another thread just as a run ends
+ * runs in the next run, or is destroyed unrun by cn_runtime_destroy().
+ * cn_runtime_stats_get()'s `spawned` counts it once the scheduler took it.
  */
 int cn_spawn(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts);
 
