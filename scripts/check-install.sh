@@ -59,6 +59,7 @@ esac
 cat >"$tmp/user.c" <<'EOC'
 #include <coronet.h>
 #include <stdio.h>
+#include <string.h>
 
 static int steps;
 
@@ -72,8 +73,12 @@ static void body(void *arg)
 
 int main(void)
 {
-	cn_runtime_opts o = {.mode = CN_NETPOLL_INLINE};
-	cn_runtime *rt = cn_runtime_create(&o);
+	cn_runtime_opts o;
+	cn_runtime *rt;
+
+	memset(&o, 0, sizeof(o));
+	o.mode = CN_NETPOLL_INLINE;
+	rt = cn_runtime_create(&o);
 
 	if (!rt || cn_spawn(rt, body, NULL, NULL) != 0 || cn_runtime_run(rt) != 0)
 		return 1;

@@ -22,6 +22,10 @@
 extern "C" {
 #endif
 
+/* <netdb.h> defines it only for POSIX.1-2001 and later (not under a bare
+ * -std=c99): declared here so the header compiles either way. */
+struct addrinfo;
+
 /*
  * Runs fn(arg) on a worker of the calling coroutine's runtime and returns
  * its value; when it returns -1, errno is the worker's errno after fn.
