@@ -258,7 +258,8 @@ examples: $(EX_BIN)
 # CASE (a cmocka glob) runs only the matching cases of each binary: every
 # test binary reads it as CN_TEST_CASE (tests/helpers/cn_test.h).
 CASE ?=
-test: $(TEST_BIN)
+# test_examples runs the examples: they are built first.
+test: $(TEST_BIN) $(EX_BIN)
 	@RUNNER='$(RUNNER)' TEST_TIMEOUT='$(TEST_TIMEOUT)' CORONET_BUILD='$(BUILD)' \
 	  $(if $(CASE),CN_TEST_CASE='$(CASE)') sh scripts/run-tests.sh $(TEST_BIN)
 

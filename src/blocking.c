@@ -45,16 +45,19 @@ ssize_t cn__pool_call(cn__task *t, ssize_t (*fn)(void *), void *arg)
 	cn_promise_init(&c.j.p);
 	if (cn__pool_submit(t->s->pool, &c.j) < 0)
 		return -1;
+	t->s->pool_waits++;
 	r = cn_promise_await(&c.j.p);
 	if (r < 0 && errno == ECANCELED && cn_promise_state_of(&c.j.p) == CN_PROMISE_PENDING) {
 		/* The stop: a job no worker took yet never runs... */
 		if (cn__pool_withdraw(t->s->pool, &c.j)) {
+			t->s->pool_waits--;
 			errno = ECANCELED;
 			return -1;
 		}
 		/* ...one that runs is waited for: it may use our memory. */
 		r = cn__promise_await(&c.j.p, CN_NO_DEADLINE, CN__AWAIT_NOCANCEL);
 	}
+	t->s->pool_waits--;
 	return r;
 }
 

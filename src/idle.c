@@ -97,12 +97,39 @@ void cn__idle_sleep(cn__sched *s)
 	adapt_spin(s, cn_now() - t0);
 }
 
+/*
+ * Inline mode with a coroutine waiting for the pool: a short job's result
+ * comes back within microseconds, and blocking in the poller would add a
+ * wake system call and a sleep on this side to each round trip (the pool
+ * is then slower than libuv's: bench_threads). So spin for it up to
+ * CN__SPIN_MAX first, as thread mode spins for its ring; returns 1 if the
+ * inbox got something (or a stop came).
+ */
+static int spin_for_pool(cn__sched *s, int64_t timeout)
+{
+	int64_t t0 = cn_now(), limit = CN__SPIN_MAX;
+
+	if (timeout >= 0 && timeout < limit)
+		limit = timeout;
+	while (cn_now() - t0 < limit) {
+		for (int i = 0; i < 8; i++)
+			CN__CPU_RELAX();
+		if (cn__inbox_pending(&s->inbox) || cn__sched_stop_pending(s))
+			return 1;
+	}
+	return 0;
+}
+
 cn_promise *cn__idle_poll(cn__sched *s, int64_t timeout)
 {
 	cn__poll_event ev[CN__EVENTS];
 	cn_promise *head = NULL, **tail = &head;
-	int announced = timeout != 0;
+	int announced;
 	int n;
+
+	if (timeout != 0 && s->pool_waits && spin_for_pool(s, timeout))
+		timeout = 0;
+	announced = timeout != 0;
 
 	/* A blocking poll announces itself to the inbox's producers (inbox.h,
 	 * "The wake"); with something already there it only looks. */

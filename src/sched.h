@@ -81,6 +81,7 @@ struct cn__sched {
 	unsigned rounds;
 	int cancelled_all;
 	int64_t round_now;  /* cn_now() at the start of the current round */
+	unsigned pool_waits; /* coroutines waiting for a pool job (blocking.c) */
 	int64_t next_sweep; /* when stale waits are looked for next */
 	uint64_t st_spawned, st_finished, st_polls, st_completions;
 

@@ -54,6 +54,13 @@ $(BUILD)/bench/bench_switch: tests/bench/bench_switch.c $(LIB_A) $(HDRS)
 	$(CC) $(CFLAGS) $(if $(strip $(BOOST_CONTEXT_LIBS)),-DCN_BENCH_BOOST) \
 	  $(LDFLAGS) -o $@ $< $(LIB_A) $(BOOST_CONTEXT_LIBS) $(LDLIBS) -lm
 
+# bench_threads compares cn_blocking with libuv's uv_queue_work where
+# pkg-config finds libuv (CN_UV_* below are recursive, asked only here).
+$(BUILD)/bench/bench_threads: tests/bench/bench_threads.c $(LIB_A) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(if $(CN_UV_OK),-DCN_BENCH_UV $(CN_UV_CFLAGS)) $(LDFLAGS) -o $@ $< $(LIB_A) \
+	  $(if $(CN_UV_OK),$(CN_UV_LIBS)) $(LDLIBS) -lm
+
 $(BUILD)/bench/%: tests/bench/%.c $(LIB_A) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -lm

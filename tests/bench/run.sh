@@ -8,7 +8,7 @@
 #   BENCH_OUT      output folder (default bench-out)
 #   QUICK          non-empty and not 0: the short variant
 #   SECTIONS       space-separated section names to run, in order (default:
-#                  switch mem, then every tests/bench/section_*.sh)
+#                  switch mem threads, then every tests/bench/section_*.sh)
 #   BENCH_CPU      CPU for pinned runs (default: the one idlest over the
 #                  second before the run)
 #
@@ -127,10 +127,24 @@ section_mem() {
 	$TIMEOUT "$b" "$@"
 }
 
+# bench_threads: foreign fulfil latency and throughput, the blocking pool
+# against libuv, a cached file read (issue 10). Unpinned: it needs both
+# CPUs (a fulfilling thread and the scheduler).
+section_threads() {
+	b="$BIN/bench_threads"
+	if [ ! -x "$b" ]; then
+		echo "threads: skipped: $b was not built"
+		return 0
+	fi
+	echo "threads: the rest of the program talking to a runtime (unpinned)"
+	# shellcheck disable=SC2086
+	$TIMEOUT "$b" $BENCH_QUICK_FLAG --csv "$OUT/threads.csv"
+}
+
 # --- driver ----------------------------------------------------------------
 
 if [ -z "${SECTIONS:-}" ]; then
-	SECTIONS="switch mem"
+	SECTIONS="switch mem threads"
 	for f in "$HERE"/section_*.sh; do
 		[ -f "$f" ] || continue
 		s=${f##*/section_}
