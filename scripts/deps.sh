@@ -20,7 +20,7 @@
 set -u
 
 CORE="cc make pkg-config ck cmocka"
-ALL="$CORE valgrind clang cross-arm64 qemu-arm64 boost uv gnuplot"
+ALL="$CORE valgrind clang cross-arm64 qemu-arm64 boost uv gnuplot http-clients"
 
 cc=${CC:-cc}
 pkgconf=${PKG_CONFIG:-pkg-config}
@@ -43,6 +43,7 @@ label() {
 	boost) echo "Boost.Context" ;;
 	uv) echo "libuv" ;;
 	gnuplot) echo "gnuplot" ;;
+	http-clients) echo "curl and wrk" ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -63,6 +64,7 @@ deb_pkgs() {
 	boost) echo "libboost-context-dev" ;;
 	uv) echo "libuv1-dev" ;;
 	gnuplot) echo "gnuplot-nox" ;;
+	http-clients) echo "curl wrk" ;;
 	esac
 }
 
@@ -77,6 +79,7 @@ brew_pkgs() {
 	boost) echo "boost" ;;
 	uv) echo "libuv" ;;
 	gnuplot) echo "gnuplot" ;;
+	http-clients) echo "curl wrk" ;;
 	esac
 }
 
@@ -95,6 +98,7 @@ present() {
 	qemu-arm64) have qemu-aarch64 ;;
 	uv) pc_exists libuv ;;
 	gnuplot) have gnuplot ;;
+	http-clients) have curl && have wrk ;;
 	boost)
 		for d in /usr/include /usr/local/include /opt/homebrew/include; do
 			[ -f "$d/boost/context/detail/fcontext.hpp" ] && return 0

@@ -80,7 +80,8 @@ $(BUILD)/bench/uv_echo: tests/bench/uv_echo.c $(FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CN_UV_CFLAGS) $(LDFLAGS) -o $@ $< $(CN_UV_LIBS)
 
-CN_ECHO_BIN := $(BUILD)/examples/echo_server $(BUILD)/bench/echo_client
+CN_ECHO_BIN := $(BUILD)/examples/echo_server $(BUILD)/bench/echo_client \
+	$(BUILD)/examples/http_server
 ifeq ($(OS),linux)
   CN_ECHO_BIN += $(BUILD)/bench/raw_epoll_echo
 endif
