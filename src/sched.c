@@ -1,6 +1,8 @@
 /*
- * src/sched.c — one scheduler: tasks, the run queue, parking, waits with
- * deadlines, stop, and the run loop of both netpoll modes.
+ * src/sched.c — one scheduler: spawning, the inbox's consumer side, stop,
+ * the stale-wait sweep, the stall report, and the run loop of both netpoll
+ * modes. Its run queue and parked list are runq.c's, its tasks' waits
+ * task.c's.
  *
  * A task per spawned coroutine sits on an intrusive FIFO run queue. The
  * loop pops a task and resumes it; the coroutine yields either NULL
@@ -10,16 +12,17 @@
  * the task's waiter ops) pushes the task back on the run queue. A finished
  * coroutine is destroyed and its task freed; run returns when none is left.
  *
- * A round: stop handling, due timers, the completion ring (thread mode) or a
- * non-blocking poll every CN__INLINE_POLL_EVERY rounds (inline mode), then
- * the tasks queued at the start of the round; those they wake wait for the
- * next round, after timers and I/O had their turn. With nothing runnable the
- * scheduler idles (idle.c): thread mode spins a little and sleeps until the
- * netpoll thread wakes it; inline mode waits in the fd poller itself.
+ * A round: stop handling, what other threads handed in (the inbox), due
+ * timers, the completion ring (thread mode) or a non-blocking poll every
+ * CN__INLINE_POLL_EVERY rounds (inline mode), then the tasks queued at the
+ * start of the round; those they wake wait for the next round, after timers
+ * and I/O had their turn. With nothing runnable the scheduler idles
+ * (idle.c): thread mode spins a little and sleeps until the netpoll thread
+ * wakes it; inline mode waits in the fd poller itself.
  *
  * Threads: cn__sched_stop() from any thread or signal handler;
- * cn__sched_spawn() from s's thread, or any thread while s is not running;
- * everything else on s's thread.
+ * cn__sched_spawn_remote() from any thread; cn__sched_spawn() from s's
+ * thread, or while s does not run; everything else on s's thread.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,237 +36,6 @@
 /* Inline mode polls the kernel without blocking every this many rounds of
  * the run queue, so busy coroutines cannot starve I/O. */
 #define CN__INLINE_POLL_EVERY 32
-
-static _Thread_local cn__sched *tls_sched;
-
-cn__sched *cn__sched_here(void)
-{
-	return tls_sched;
-}
-
-static void runq_push(cn__sched *s, cn__task *t)
-{
-	t->next = NULL;
-	if (s->runq_tail)
-		s->runq_tail->next = t;
-	else
-		s->runq_head = t;
-	s->runq_tail = t;
-}
-
-static cn__task *runq_pop(cn__sched *s)
-{
-	cn__task *t = s->runq_head;
-
-	if (t) {
-		s->runq_head = t->next;
-		if (!s->runq_head)
-			s->runq_tail = NULL;
-		t->next = NULL;
-	}
-	return t;
-}
-
-static void park(cn__sched *s, cn__task *t)
-{
-	t->park_prev = NULL;
-	t->park_next = s->parked;
-	if (s->parked)
-		s->parked->park_prev = t;
-	s->parked = t;
-	t->parked = 1;
-	s->nparked++;
-}
-
-static void unpark(cn__sched *s, cn__task *t)
-{
-	if (t->park_prev)
-		t->park_prev->park_next = t->park_next;
-	else
-		s->parked = t->park_next;
-	if (t->park_next)
-		t->park_next->park_prev = t->park_prev;
-	t->park_prev = t->park_next = NULL;
-	t->parked = 0;
-	s->nparked--;
-}
-
-/* Makes p's parked waiter runnable (p's outcome is recorded already). */
-static void wake(cn_promise *p)
-{
-	cn__task *t = p->waiter ? cn__coro_user(p->waiter) : NULL;
-
-	if (t && t->parked && t->waiting == p) {
-		unpark(t->s, t);
-		runq_push(t->s, t);
-	}
-}
-
-/* ---- the task as a promise's waiter (promise_internal.h) --------------- */
-
-static int task_here(const cn__waiter *w)
-{
-	const cn__task *t = (const cn__task *)w;
-
-	return tls_sched && t->s == tls_sched;
-}
-
-/* Any thread: the waiter's own scheduler thread delivers at once, every
- * other thread through its inbox. */
-static void task_wake(cn__waiter *w, cn_promise *p)
-{
-	cn__task *t = (cn__task *)w;
-
-	if (tls_sched == t->s) {
-		__atomic_fetch_or(&p->state, CN__P_DELIVERED, __ATOMIC_RELAXED);
-		wake(p);
-		return;
-	}
-	cn__inbox_push(&t->s->inbox, &t->s->inbox.promises, (ck_stack_entry_t *)(void *)&p->link,
-	               p);
-}
-
-/* Yields p to the run loop, which parks t when it sees t->waiting == p.
- * p->waiter is the caller's to reset: a user promise's waiter field may be
- * read by a fulfilling thread until the await returns. */
-static void task_yield(cn__task *t, cn_promise *p)
-{
-	if (cn_coro_yield(p) < 0) {
-		fprintf(stderr, "coronet: a runtime task could not yield (%s)\n", strerror(errno));
-		abort();
-	}
-	t->waiting = NULL;
-}
-
-/* A user promise's deadline: ends the wait (task_wait decides whether it
- * may). Lives on the waiting coroutine's stack. */
-typedef struct user_deadline {
-	cn__timer tm;
-	cn__task *t;
-	cn_promise *p;
-} user_deadline;
-
-static void user_deadline_fire(cn__timer *tm, void *ctx)
-{
-	user_deadline *d = CN__CONTAINER_OF(tm, user_deadline, tm);
-	cn__task *t = d->t;
-
-	(void)ctx;
-	if (t->parked && t->waiting == d->p) {
-		t->cancelled = ETIMEDOUT;
-		unpark(t->s, t);
-		runq_push(t->s, t);
-	}
-}
-
-static int task_wait(cn__waiter *w, cn_promise *p, int64_t deadline, int flags)
-{
-	cn__task *t = (cn__task *)w;
-	int nocancel = flags & CN__AWAIT_NOCANCEL;
-	user_deadline d;
-	int err = 0;
-
-	d.tm.idx = CN__TIMER_IDLE;
-	if (cn__task_stopping(t) && !nocancel) {
-		err = ECANCELED;
-	} else if (deadline != CN_NO_DEADLINE) {
-		d.tm.deadline = deadline;
-		d.tm.fire = user_deadline_fire;
-		/* Read by user_deadline_fire() through d.tm: cppcheck does
-		 * not follow the container cast. */
-		d.t = t; // cppcheck-suppress unreadVariable
-		d.p = p; // cppcheck-suppress unreadVariable
-		if (deadline <= cn_now())
-			err = ETIMEDOUT;
-		else if (cn__timer_add(&t->s->timers, &d.tm) < 0)
-			err = ENOMEM;
-	}
-	for (;;) {
-		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) & CN__P_DELIVERED) {
-			err = 0;
-			break;
-		}
-		if (err) {
-			int prev = __atomic_fetch_and(&p->state, ~CN__P_WAITER, __ATOMIC_ACQ_REL);
-
-			if (!(prev & CN__P_FULFILLED))
-				break; /* nobody committed: give up */
-			/* A fulfil saw us and is delivering: wait for it. */
-			err = 0;
-		}
-		t->waiting = p;
-		task_yield(t, p);
-		if (t->cancelled) {
-			if (!nocancel || t->cancelled != ECANCELED)
-				err = t->cancelled;
-			t->cancelled = 0;
-		}
-	}
-	cn__timer_del(&t->s->timers, &d.tm);
-	return err;
-}
-
-static const cn__waiter_ops task_ops = {task_here, task_wake, task_wait};
-
-cn__task *cn__task_current(void)
-{
-	cn__waiter *w = cn__waiter_current();
-
-	return w ? (cn__task *)w : NULL;
-}
-
-/* ---- runtime-made waits ----------------------------------------------- */
-
-static void wait_timer_fire(cn__timer *tm, void *ctx)
-{
-	cn__wait *w = CN__CONTAINER_OF(tm, cn__wait, timer);
-
-	(void)ctx;
-	if (w->kind == CN__WAIT_SLEEP)
-		cn__promise_settle(&w->p, 0, 0);
-	else if (cn__fd_reclaim(w->ent, w->dir, &w->p))
-		cn__promise_settle(&w->p, -1, ETIMEDOUT);
-	/* else: the netpoll side took it; the retry re-checks the deadline. */
-}
-
-int cn__wait_begin(cn__task *t, cn__wait *w, int kind, cn__fdent *e, int fd, int dir,
-                   int64_t deadline)
-{
-	cn_promise_init(&w->p);
-	w->p.priv = w;
-	w->kind = kind;
-	w->ent = e;
-	w->fd = fd;
-	w->dir = dir;
-	w->since = t->s->round_now;
-	w->timer.idx = CN__TIMER_IDLE;
-	w->timer.fire = wait_timer_fire;
-	if (deadline != CN_NO_DEADLINE) {
-		w->timer.deadline = deadline;
-		if (cn__timer_add(&t->s->timers, &w->timer) < 0)
-			return -1;
-	}
-	/* Everything the scheduler reads is set up before an fd wait
-	 * publishes the promise: from then on the netpoll thread may own it. */
-	w->p.waiter = t->co;
-	t->waiting = &w->p;
-	return 0;
-}
-
-void cn__wait_abandon(cn__task *t, cn__wait *w)
-{
-	t->waiting = NULL;
-	w->p.waiter = NULL;
-	cn__timer_del(&t->s->timers, &w->timer);
-}
-
-int cn__wait_park(cn__task *t, cn__wait *w)
-{
-	task_yield(t, &w->p);
-	w->p.waiter = NULL;
-	cn__timer_del(&t->s->timers, &w->timer);
-	return w->p.err;
-}
 
 /* Stop: every parked waiter is resumed with ECANCELED (fd waits the netpoll
  * thread already took arrive through the ring and fail on retry). */
@@ -279,8 +51,8 @@ static void cancel_all(cn__sched *s)
 		next = t->park_next;
 		if (!w) {
 			t->cancelled = ECANCELED;
-			unpark(s, t);
-			runq_push(s, t);
+			cn__unpark(s, t);
+			cn__runq_push(s, t);
 			// Same body as the next branch on purpose: a sleep always
 			// has its promise to itself, an fd wait only if reclaimed.
 			// NOLINTNEXTLINE(bugprone-branch-clone)
@@ -292,18 +64,6 @@ static void cancel_all(cn__sched *s)
 			cn__promise_settle(p, -1, ECANCELED);
 		}
 	}
-}
-
-void cn__sched_fd_retire(cn__sched *s, cn__fdent *e, int fd)
-{
-	cn_promise *ps[2];
-	int n = cn__fd_retire(e, ps);
-
-	for (int i = 0; i < n; i++)
-		cn__promise_settle(ps[i], -1, ECANCELED);
-	if (e->state == CN__FD_REGISTERED)
-		cn__poller_del(s->fdp, fd);
-	e->state = CN__FD_UNKNOWN;
 }
 
 /*
@@ -382,7 +142,7 @@ static cn__task *make_task(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro
 		errno = saved;
 		return NULL;
 	}
-	t->w.ops = &task_ops;
+	t->w.ops = &cn__task_ops;
 	t->s = s;
 	cn__coro_set_user(t->co, &t->w);
 	cn__coro_hold(t->co);
@@ -391,7 +151,7 @@ static cn__task *make_task(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro
 
 static void enqueue_new(cn__sched *s, cn__task *t)
 {
-	runq_push(s, t);
+	cn__runq_push(s, t);
 	s->live++;
 	s->st_spawned++;
 }
@@ -428,7 +188,7 @@ static void drain_inbox(cn__sched *s)
 		CN__TSAN_ACQUIRE(p);
 		next = e->next;
 		__atomic_fetch_or(&p->state, CN__P_DELIVERED, __ATOMIC_RELAXED);
-		wake(p);
+		cn__sched_wake(p);
 	}
 	for (e = cn__inbox_take(&s->inbox.tasks); e; e = next) {
 		cn__task *t = CN__CONTAINER_OF(e, cn__task, inbox);
@@ -463,9 +223,9 @@ static void resume(cn__sched *s, cn__task *t)
 	if (r == 1) {
 		cn__coro_hold(t->co);
 		if (v && v == t->waiting)
-			park(s, t);
+			cn__park(s, t);
 		else
-			runq_push(s, t); /* cn_yield_now, or a stray yield */
+			cn__runq_push(s, t); /* cn_yield_now, or a stray yield */
 		return;
 	}
 	if (r < 0) {
@@ -487,7 +247,7 @@ static unsigned drain(cn__sched *s)
 	unsigned n = 0;
 
 	while ((p = cn__handoff_pop(s->ho))) {
-		wake(p);
+		cn__sched_wake(p);
 		n++;
 	}
 	if (n)
@@ -501,7 +261,7 @@ static void wake_list(cn__sched *s, cn_promise *p)
 	while (p) {
 		cn_promise *next = p->next;
 
-		wake(p);
+		cn__sched_wake(p);
 		s->st_completions++;
 		p = next;
 	}
@@ -511,7 +271,7 @@ void cn__sched_run(cn__sched *s)
 {
 	int threaded = s->mode == CN_NETPOLL_THREAD;
 
-	tls_sched = s;
+	cn__sched_set_here(s);
 	for (;;) {
 		cn__task *last;
 
@@ -530,7 +290,7 @@ void cn__sched_run(cn__sched *s)
 
 		last = s->runq_tail;
 		while (s->runq_head) {
-			cn__task *t = runq_pop(s);
+			cn__task *t = cn__runq_pop(s);
 			int was_last = t == last;
 
 			resume(s, t);
@@ -557,7 +317,7 @@ void cn__sched_run(cn__sched *s)
 	 * one); after that the runtime can run again. */
 	atomic_store(&s->stopping, 0);
 	s->cancelled_all = 0;
-	tls_sched = NULL;
+	cn__sched_set_here(NULL);
 }
 
 void cn__sched_stop(cn__sched *s)
@@ -572,12 +332,12 @@ void cn__sched_free(cn__sched *s)
 
 	/* Spawns handed over after the last run: destroyed unrun. */
 	drain_inbox(s);
-	while ((t = runq_pop(s)) || (t = s->parked)) {
-		/* Every task on the parked list has t->parked set (park() and
-		 * unpark() keep them together), so t leaves the list before it is
+	while ((t = cn__runq_pop(s)) || (t = s->parked)) {
+		/* Every task on the parked list has t->parked set (cn__park() and
+		 * cn__unpark() keep them together), so t leaves the list before it is
 		 * freed; the analyzer cannot see that invariant. */
 		if (t->parked) // NOLINT(clang-analyzer-unix.Malloc)
-			unpark(s, t);
+			cn__unpark(s, t);
 		cn__coro_unhold(t->co);
 		cn_coro_destroy(t->co);
 		free(t);

@@ -80,9 +80,9 @@ struct cn__sched {
 	int64_t spin_ns; /* thread mode: spin before sleeping (idle.c) */
 	unsigned rounds;
 	int cancelled_all;
-	int64_t round_now;  /* cn_now() at the start of the current round */
+	int64_t round_now;   /* cn_now() at the start of the current round */
 	unsigned pool_waits; /* coroutines waiting for a pool job (blocking.c) */
-	int64_t next_sweep; /* when stale waits are looked for next */
+	int64_t next_sweep;  /* when stale waits are looked for next */
 	uint64_t st_spawned, st_finished, st_polls, st_completions;
 
 	/* Any thread pushes, this scheduler's thread takes (inbox.h). */
@@ -142,8 +142,22 @@ static inline int64_t cn__sched_timeout(const cn__sched *s, int64_t now)
 	return to;
 }
 
-/* The scheduler running on this thread, or NULL. */
+/* The scheduler running on this thread, or NULL (runq.c); set by the run
+ * loop for the length of a run. */
 cn__sched *cn__sched_here(void);
+void cn__sched_set_here(cn__sched *s);
+
+/* The run queue (FIFO) and the parked list (runq.c). s's thread. */
+void cn__runq_push(cn__sched *s, cn__task *t);
+cn__task *cn__runq_pop(cn__sched *s);
+void cn__park(cn__sched *s, cn__task *t);
+void cn__unpark(cn__sched *s, cn__task *t);
+/* Makes p's parked waiter runnable if it still waits on p (its outcome is
+ * recorded already). The waiter's scheduler's thread. */
+void cn__sched_wake(cn_promise *p);
+
+/* A task's ops as a promise's waiter (task.c). */
+extern const cn__waiter_ops cn__task_ops;
 
 /* The calling coroutine's task if it runs on its scheduler's thread; NULL
  * with errno EPERM otherwise. */

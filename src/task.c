@@ -1,0 +1,195 @@
+/*
+ * src/task.c — a task as a promise's waiter (the ops promise.c calls:
+ * here, wake, wait), and the waits coroutines park in: user promises with
+ * deadlines, and the runtime's own waits on time and fds.
+ *
+ * Threads: task_wake() from any thread (a fulfil on another thread goes
+ * through the scheduler's inbox); everything else on the task's
+ * scheduler's thread.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base.h"
+#include "coro_internal.h"
+#include "sched.h"
+
+/* ---- the task as a promise's waiter (promise_internal.h) --------------- */
+
+static int task_here(const cn__waiter *w)
+{
+	const cn__task *t = (const cn__task *)w;
+
+	return cn__sched_here() == t->s;
+}
+
+/* Any thread: the waiter's own scheduler thread delivers at once, every
+ * other thread through its inbox. */
+static void task_wake(cn__waiter *w, cn_promise *p)
+{
+	cn__task *t = (cn__task *)w;
+
+	if (cn__sched_here() == t->s) {
+		__atomic_fetch_or(&p->state, CN__P_DELIVERED, __ATOMIC_RELAXED);
+		cn__sched_wake(p);
+		return;
+	}
+	cn__inbox_push(&t->s->inbox, &t->s->inbox.promises, (ck_stack_entry_t *)(void *)&p->link,
+	               p);
+}
+
+/* Yields p to the run loop, which parks t when it sees t->waiting == p.
+ * p->waiter is the caller's to reset: a user promise's waiter field may be
+ * read by a fulfilling thread until the await returns. */
+static void task_yield(cn__task *t, cn_promise *p)
+{
+	if (cn_coro_yield(p) < 0) {
+		fprintf(stderr, "coronet: a runtime task could not yield (%s)\n", strerror(errno));
+		abort();
+	}
+	t->waiting = NULL;
+}
+
+/* A user promise's deadline: ends the wait (task_wait decides whether it
+ * may). Lives on the waiting coroutine's stack. */
+typedef struct user_deadline {
+	cn__timer tm;
+	cn__task *t;
+	cn_promise *p;
+} user_deadline;
+
+static void user_deadline_fire(cn__timer *tm, void *ctx)
+{
+	user_deadline *d = CN__CONTAINER_OF(tm, user_deadline, tm);
+	cn__task *t = d->t;
+
+	(void)ctx;
+	if (t->parked && t->waiting == d->p) {
+		t->cancelled = ETIMEDOUT;
+		cn__unpark(t->s, t);
+		cn__runq_push(t->s, t);
+	}
+}
+
+static int task_wait(cn__waiter *w, cn_promise *p, int64_t deadline, int flags)
+{
+	cn__task *t = (cn__task *)w;
+	int nocancel = flags & CN__AWAIT_NOCANCEL;
+	user_deadline d;
+	int err = 0;
+
+	d.tm.idx = CN__TIMER_IDLE;
+	if (cn__task_stopping(t) && !nocancel) {
+		err = ECANCELED;
+	} else if (deadline != CN_NO_DEADLINE) {
+		d.tm.deadline = deadline;
+		d.tm.fire = user_deadline_fire;
+		/* Read by user_deadline_fire() through d.tm: cppcheck does
+		 * not follow the container cast. */
+		d.t = t; // cppcheck-suppress unreadVariable
+		d.p = p; // cppcheck-suppress unreadVariable
+		if (deadline <= cn_now())
+			err = ETIMEDOUT;
+		else if (cn__timer_add(&t->s->timers, &d.tm) < 0)
+			err = ENOMEM;
+	}
+	for (;;) {
+		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) & CN__P_DELIVERED) {
+			err = 0;
+			break;
+		}
+		if (err) {
+			int prev = __atomic_fetch_and(&p->state, ~CN__P_WAITER, __ATOMIC_ACQ_REL);
+
+			if (!(prev & CN__P_FULFILLED))
+				break; /* nobody committed: give up */
+			/* A fulfil saw us and is delivering: wait for it. */
+			err = 0;
+		}
+		t->waiting = p;
+		task_yield(t, p);
+		if (t->cancelled) {
+			if (!nocancel || t->cancelled != ECANCELED)
+				err = t->cancelled;
+			t->cancelled = 0;
+		}
+	}
+	cn__timer_del(&t->s->timers, &d.tm);
+	return err;
+}
+
+const cn__waiter_ops cn__task_ops = {task_here, task_wake, task_wait};
+
+cn__task *cn__task_current(void)
+{
+	cn__waiter *w = cn__waiter_current();
+
+	return w ? (cn__task *)w : NULL;
+}
+
+/* ---- runtime-made waits ----------------------------------------------- */
+
+static void wait_timer_fire(cn__timer *tm, void *ctx)
+{
+	cn__wait *w = CN__CONTAINER_OF(tm, cn__wait, timer);
+
+	(void)ctx;
+	if (w->kind == CN__WAIT_SLEEP)
+		cn__promise_settle(&w->p, 0, 0);
+	else if (cn__fd_reclaim(w->ent, w->dir, &w->p))
+		cn__promise_settle(&w->p, -1, ETIMEDOUT);
+	/* else: the netpoll side took it; the retry re-checks the deadline. */
+}
+
+int cn__wait_begin(cn__task *t, cn__wait *w, int kind, cn__fdent *e, int fd, int dir,
+                   int64_t deadline)
+{
+	cn_promise_init(&w->p);
+	w->p.priv = w;
+	w->kind = kind;
+	w->ent = e;
+	w->fd = fd;
+	w->dir = dir;
+	w->since = t->s->round_now;
+	w->timer.idx = CN__TIMER_IDLE;
+	w->timer.fire = wait_timer_fire;
+	if (deadline != CN_NO_DEADLINE) {
+		w->timer.deadline = deadline;
+		if (cn__timer_add(&t->s->timers, &w->timer) < 0)
+			return -1;
+	}
+	/* Everything the scheduler reads is set up before an fd wait
+	 * publishes the promise: from then on the netpoll thread may own it. */
+	w->p.waiter = t->co;
+	t->waiting = &w->p;
+	return 0;
+}
+
+void cn__wait_abandon(cn__task *t, cn__wait *w)
+{
+	t->waiting = NULL;
+	w->p.waiter = NULL;
+	cn__timer_del(&t->s->timers, &w->timer);
+}
+
+int cn__wait_park(cn__task *t, cn__wait *w)
+{
+	task_yield(t, &w->p);
+	w->p.waiter = NULL;
+	cn__timer_del(&t->s->timers, &w->timer);
+	return w->p.err;
+}
+
+void cn__sched_fd_retire(cn__sched *s, cn__fdent *e, int fd)
+{
+	cn_promise *ps[2];
+	int n = cn__fd_retire(e, ps);
+
+	for (int i = 0; i < n; i++)
+		cn__promise_settle(ps[i], -1, ECANCELED);
+	if (e->state == CN__FD_REGISTERED)
+		cn__poller_del(s->fdp, fd);
+	e->state = CN__FD_UNKNOWN;
+}
