@@ -156,10 +156,53 @@ static int resolve(const char *host, const char *service, int flags, struct addr
 	return -1;
 }
 
+/* What to do with a fresh socket for one address: 0 when it is the one
+ * (the caller returns it), -1 with errno to try the next; *stop set when
+ * no later address can do better. */
+typedef int (*use_fn)(int fd, const struct addrinfo *ai, void *ctx, int *stop);
+
+/* Tries every address of res in order with use(); the fd that worked, or
+ * -1 with the last address's errno. Frees res. */
+static int try_each(struct addrinfo *res, use_fn use, void *ctx)
+{
+	int err = EHOSTUNREACH, stop = 0;
+
+	for (struct addrinfo *ai = res; ai && !stop; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (use(fd, ai, ctx, &stop) == 0) {
+			freeaddrinfo(res);
+			return fd;
+		}
+		err = errno;
+	}
+	freeaddrinfo(res);
+	errno = err;
+	return -1;
+}
+
+static int use_connect(int fd, const struct addrinfo *ai, void *ctx, int *stop)
+{
+	int64_t deadline = *(const int64_t *)ctx;
+	int err;
+
+	if (cn_connect(fd, ai->ai_addr, ai->ai_addrlen, deadline) == 0)
+		return 0;
+	err = errno;
+	cn_close(fd);
+	/* The deadline is spent for every address, and so is a stop. */
+	*stop = err == ETIMEDOUT || err == ECANCELED;
+	errno = err;
+	return -1;
+}
+
 int cn_dial(const char *host, const char *service, int64_t deadline)
 {
-	struct addrinfo *res, *ai;
-	int err = EHOSTUNREACH;
+	struct addrinfo *res;
 
 	if (!host || !service) {
 		errno = EINVAL;
@@ -167,31 +210,27 @@ int cn_dial(const char *host, const char *service, int64_t deadline)
 	}
 	if (resolve(host, service, 0, &res, deadline) < 0)
 		return -1;
-	for (ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	return try_each(res, use_connect, &deadline);
+}
 
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		if (cn_connect(fd, ai->ai_addr, ai->ai_addrlen, deadline) == 0) {
-			freeaddrinfo(res);
-			return fd;
-		}
-		err = errno;
-		cn_close(fd);
-		if (err == ETIMEDOUT || err == ECANCELED)
-			break; /* the deadline is spent for every address */
-	}
-	freeaddrinfo(res);
+static int use_listen(int fd, const struct addrinfo *ai, void *ctx, int *stop)
+{
+	int backlog = *(const int *)ctx, one = 1, err;
+
+	(void)stop;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+	    listen(fd, backlog > 0 ? backlog : SOMAXCONN) == 0)
+		return 0;
+	err = errno;
+	close(fd);
 	errno = err;
 	return -1;
 }
 
 int cn_listen_tcp(const char *host, const char *service, int backlog)
 {
-	struct addrinfo *res, *ai;
-	int err = EHOSTUNREACH, one = 1;
+	struct addrinfo *res;
 
 	if (!service) {
 		errno = EINVAL;
@@ -199,23 +238,5 @@ int cn_listen_tcp(const char *host, const char *service, int backlog)
 	}
 	if (resolve(host, service, AI_PASSIVE, &res, CN_NO_DEADLINE) < 0)
 		return -1;
-	for (ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, backlog > 0 ? backlog : SOMAXCONN) == 0) {
-			freeaddrinfo(res);
-			return fd;
-		}
-		err = errno;
-		close(fd);
-	}
-	freeaddrinfo(res);
-	errno = err;
-	return -1;
+	return try_each(res, use_listen, &backlog);
 }
