@@ -699,13 +699,27 @@ static int overflow_thread_child(void)
 	return 4; /* not reached */
 }
 
+/* Runs the child scenario args and checks it aborted (SIGABRT) after
+ * printing want first on stderr (sanitizer runtimes may add their own
+ * lines after ours). */
+static void expect_report(const char *const *args, const char *want)
+{
+	char err[1024];
+	int status = run_child(args, err, sizeof(err));
+
+	if (strncmp(err, want, strlen(want)) != 0)
+		print_message("want: %sgot:  %s\n", want, err);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	assert_true(strncmp(err, want, strlen(want)) == 0);
+}
+
 static void test_overflow_other_thread(void **state)
 {
 	const char *const args[] = {"overflow-thread", NULL};
 	cn_coro_opts opts = {.stack_size = CN_CORO_STACK_MIN, .name = "in-a-thread"};
-	char err[1024], want[128];
+	char want[128];
 	cn_coro *co;
-	int status;
 
 	(void)state;
 	co = cn_coro_create(recurse_forever, NULL, &opts);
@@ -714,21 +728,15 @@ static void test_overflow_other_thread(void **state)
 	         "coronet: coroutine 'in-a-thread' overflowed its %zu-byte stack\n",
 	         cn_coro_stack_size(co));
 	assert_int_equal(cn_coro_destroy(co), 0);
-	status = run_child(args, err, sizeof(err));
-	if (strncmp(err, want, strlen(want)) != 0)
-		print_message("want: %sgot:  %s\n", want, err);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGABRT);
-	assert_true(strncmp(err, want, strlen(want)) == 0);
+	expect_report(args, want);
 }
 
 static void check_overflow(int m, const char *name, size_t size)
 {
 	cn_coro_opts opts = {.stack_size = size, .name = name};
-	char err[1024], want[256], ms[8], sz[32];
+	char want[256], ms[8], sz[32];
 	const char *const args[] = {"overflow", ms, sz, name ? name : "-", NULL};
 	cn_coro *co;
-	int status;
 
 	snprintf(ms, sizeof(ms), "%d", m);
 	snprintf(sz, sizeof(sz), "%zu", size);
@@ -738,14 +746,7 @@ static void check_overflow(int m, const char *name, size_t size)
 	snprintf(want, sizeof(want), "coronet: coroutine '%s' overflowed its %zu-byte stack\n",
 	         name ? name : "coro", cn_coro_stack_size(co));
 	assert_int_equal(cn_coro_destroy(co), 0);
-
-	status = run_child(args, err, sizeof(err));
-	if (strncmp(err, want, strlen(want)) != 0)
-		print_message("want: %sgot:  %s\n", want, err);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGABRT);
-	/* Sanitizer runtimes may add their own lines after ours. */
-	assert_true(strncmp(err, want, strlen(want)) == 0);
+	expect_report(args, want);
 }
 
 static void test_overflow_madvise(void **state)
@@ -797,20 +798,14 @@ static int neighbour_child(void)
 static void test_overflow_into_other_guard(void **state)
 {
 	const char *const args[] = {"neighbour", NULL};
-	char err[1024], want[256];
-	int status;
+	char want[256];
 
 	(void)state;
 	snprintf(want, sizeof(want),
 	         "coronet: coroutine 'jumper' overflowed its %zu-byte stack (a frame larger than "
 	         "its guard jumped into the guard of coroutine 'victim')\n",
 	         round_page(CN_CORO_STACK_MIN));
-	status = run_child(args, err, sizeof(err));
-	if (strncmp(err, want, strlen(want)) != 0)
-		print_message("want: %sgot:  %s\n", want, err);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGABRT);
-	assert_true(strncmp(err, want, strlen(want)) == 0);
+	expect_report(args, want);
 }
 
 /* Child: an 80 KiB frame on a 16 KiB stack. Its lowest byte lies 64 KiB
@@ -841,18 +836,12 @@ static int big_frame_child(void)
 static void test_big_frame_big_guard(void **state)
 {
 	const char *const args[] = {"big-frame", NULL};
-	char err[1024], want[256];
-	int status;
+	char want[256];
 
 	(void)state;
 	snprintf(want, sizeof(want), "coronet: coroutine 'big-frame' overflowed its %zu-byte stack\n",
 	         round_page(CN_CORO_STACK_MIN));
-	status = run_child(args, err, sizeof(err));
-	if (strncmp(err, want, strlen(want)) != 0)
-		print_message("want: %sgot:  %s\n", want, err);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGABRT);
-	assert_true(strncmp(err, want, strlen(want)) == 0);
+	expect_report(args, want);
 }
 
 /* Child: a fault inside a coroutine that is not an overflow must still
