@@ -735,6 +735,13 @@ static int child_server(int argc, char **argv)
 	sa.sa_handler = child_on_term;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
+	/* A signal mask survives fork and exec: if SIGTERM was blocked on the
+	 * parent's thread when it forked (a sanitizer runtime blocks signals
+	 * around fork), it would stay pending for ever here. */
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &term, NULL);
 	printf("port %d\n", s->port);
 	fflush(stdout);
 	cn_test_echo_run(s);
@@ -817,6 +824,17 @@ static int child_stop(struct child *c)
 	kill(c->pid, SIGTERM);
 	while (waitpid(c->pid, &st, WNOHANG) == 0) {
 		if (cn_test_now() > until) {
+			char path[64], line[256];
+			FILE *f;
+
+			/* Say what the child's threads had blocked and pending. */
+			snprintf(path, sizeof path, "/proc/%d/status", (int)c->pid);
+			if ((f = fopen(path, "r"))) {
+				while (fgets(line, sizeof line, f))
+					if (strncmp(line, "Sig", 3) == 0 || strncmp(line, "ShdPnd", 6) == 0)
+						print_error("child: %s", line);
+				fclose(f);
+			}
 			kill(c->pid, SIGKILL);
 			waitpid(c->pid, &st, 0);
 			print_error("child server hangs on SIGTERM\n");
