@@ -39,24 +39,30 @@
  * sleeps at once, and a timer due sooner than the spin cuts it short.
  * Returns 1 if work came (completions waiting, or a stop to handle).
  */
-static int spin_for_work(cn__sched *s, int64_t t0)
+/* Spins from t0 for at most limit ns (and never past timeout, the time
+ * until s's next timer or sweep, -1 for none) with the CPU's pause hint,
+ * until work comes: completions on the ring (thread mode), something in
+ * the inbox, or a stop to handle. Returns 1 if it came. */
+static int spin(cn__sched *s, int64_t t0, int64_t limit, int64_t timeout)
 {
-	int64_t limit = s->spin_ns, to;
-
-	if (limit == 0)
-		return 0;
-	to = cn__sched_timeout(s, t0);
-	if (to >= 0 && to < limit)
-		limit = to;
+	if (timeout >= 0 && timeout < limit)
+		limit = timeout;
 	for (;;) {
 		for (int i = 0; i < 8; i++)
 			CN__CPU_RELAX();
-		if (cn__handoff_pending(s->ho) || cn__inbox_pending(&s->inbox) ||
+		if ((s->ho && cn__handoff_pending(s->ho)) || cn__inbox_pending(&s->inbox) ||
 		    cn__sched_stop_pending(s))
 			return 1;
 		if (cn_now() - t0 >= limit)
 			return 0;
 	}
+}
+
+static int spin_for_work(cn__sched *s, int64_t t0)
+{
+	if (s->spin_ns == 0)
+		return 0;
+	return spin(s, t0, s->spin_ns, cn__sched_timeout(s, t0));
 }
 
 static void adapt_spin(cn__sched *s, int64_t idle)
@@ -107,17 +113,7 @@ void cn__idle_sleep(cn__sched *s)
  */
 static int spin_for_pool(cn__sched *s, int64_t timeout)
 {
-	int64_t t0 = cn_now(), limit = CN__SPIN_MAX;
-
-	if (timeout >= 0 && timeout < limit)
-		limit = timeout;
-	while (cn_now() - t0 < limit) {
-		for (int i = 0; i < 8; i++)
-			CN__CPU_RELAX();
-		if (cn__inbox_pending(&s->inbox) || cn__sched_stop_pending(s))
-			return 1;
-	}
-	return 0;
+	return spin(s, cn_now(), CN__SPIN_MAX, timeout);
 }
 
 cn_promise *cn__idle_poll(cn__sched *s, int64_t timeout)
