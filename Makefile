@@ -265,9 +265,12 @@ test: $(TEST_BIN) $(EX_BIN)
 
 # Valgrind runs the plain build. Definite and indirect leaks are errors;
 # "possibly lost" is not (pointers into the middle of coroutine stacks look
-# like that).
+# like that). --fair-sched=yes: Valgrind runs one thread at a time, and its
+# default lock lets a thread that never enters the kernel (a coroutine that
+# loops on cn_yield_now) take it back at every time slice, so a pool worker
+# waiting for it starved for minutes (test_regular_file_on_pool hung CI).
 VALGRIND       ?= valgrind
-VALGRIND_FLAGS ?= -q --error-exitcode=1 --leak-check=full \
+VALGRIND_FLAGS ?= -q --error-exitcode=1 --fair-sched=yes --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
 	$(if $(wildcard .ci/valgrind.supp),--suppressions=.ci/valgrind.supp)
 
