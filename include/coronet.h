@@ -1,6 +1,7 @@
 /*
  * coronet.h — the whole public API: coroutines, promises, the runtime,
- * coroutine I/O and blocking calls on the pool. See each header for
+ * coroutine I/O, blocking calls on the pool, task handles and groups. See
+ * each header for
  * threads, ownership and errors.
  */
 #ifndef CORONET_H
@@ -11,5 +12,6 @@
 #include "coronet/runtime.h"
 #include "coronet/io.h"
 #include "coronet/blocking.h"
+#include "coronet/task.h"
 
 #endif

@@ -5,7 +5,9 @@
  * The job lives on the calling coroutine's stack: the call returns only
  * when the job ran, or when it was withdrawn from the queue before a worker
  * took it, so the worker never touches a dead frame (promise.h's lifetime
- * rule, the first way).
+ * rule, the first way). A stop lets a running job's result through; a
+ * cancel (coronet/task.h) makes cn_blocking() drop it and fail, while a
+ * regular file's read or write reports what it did.
  *
  * Threads: a runtime coroutine on its scheduler's thread.
  */
@@ -64,6 +66,7 @@ ssize_t cn__pool_call(cn__task *t, ssize_t (*fn)(void *), void *arg)
 ssize_t cn_blocking(ssize_t (*fn)(void *arg), void *arg)
 {
 	cn__task *t;
+	ssize_t r;
 
 	if (!fn) {
 		errno = EINVAL;
@@ -72,5 +75,12 @@ ssize_t cn_blocking(ssize_t (*fn)(void *arg), void *arg)
 	t = cn__task_current();
 	if (!t)
 		return -1;
-	return cn__pool_call(t, fn, arg);
+	r = cn__pool_call(t, fn, arg);
+	if (t->cancel) {
+		/* The worker is done with fn's memory; its late result is
+		 * dropped, as task.h says. */
+		errno = ECANCELED;
+		return -1;
+	}
+	return r;
 }

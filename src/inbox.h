@@ -3,7 +3,7 @@
  *
  * Producers: any thread (cn_promise_fulfil() of a promise a coroutine of
  * this scheduler waits on; cn_spawn() from outside; the blocking pool's
- * workers, through their promises). Consumer: the scheduler's own thread,
+ * workers, through their promises; cn_task_cancel() from outside). Consumer: the scheduler's own thread,
  * which takes everything at once at the start of each round.
  *
  * Why Concurrency Kit's ck_stack: a push is one CAS loop that never blocks,
@@ -34,9 +34,18 @@
 #include "poller.h"
 #include "tsan.h"
 
+/* Work another thread asks the scheduler's thread to do (a cancel of one
+ * of its tasks): fn(c) runs there when the inbox is drained, or when the
+ * scheduler is freed. */
+typedef struct cn__call {
+	ck_stack_entry_t link;
+	void (*fn)(struct cn__call *c);
+} cn__call;
+
 typedef struct cn__inbox {
 	ck_stack_t promises; /* cn_promise.link entries */
 	ck_stack_t tasks;    /* cn__task.inbox entries: spawns from outside */
+	ck_stack_t calls;    /* cn__call.link entries */
 	/* The scheduler sets it while it is (about to be) blocked in `wake`;
 	 * producers read it (seq_cst, Dekker with the stacks). */
 	atomic_int idle;
@@ -62,7 +71,8 @@ static inline int cn__inbox_pending(cn__inbox *in)
 	int r;
 
 	CN__TSAN_IGNORE_BEGIN();
-	r = ck_pr_load_ptr(&in->promises.head) != NULL || ck_pr_load_ptr(&in->tasks.head) != NULL;
+	r = ck_pr_load_ptr(&in->promises.head) != NULL || ck_pr_load_ptr(&in->tasks.head) != NULL ||
+	    ck_pr_load_ptr(&in->calls.head) != NULL;
 	CN__TSAN_IGNORE_END();
 	return r;
 }

@@ -26,6 +26,7 @@
 #include "coro_internal.h"
 #include "netpoll_thread.h"
 #include "sched.h"
+#include "spawn.h"
 
 #define CN__RING_DEFAULT 4096u
 
@@ -181,23 +182,36 @@ int cn_runtime_run(cn_runtime *rt)
 	return 0;
 }
 
-int cn_spawn(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
+cn__task *cn__runtime_make(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 {
 	if (!rt || !fn) {
 		errno = EINVAL;
-		return -1;
+		return NULL;
 	}
 	if (atomic_load(&rt->sched.stopping)) {
 		errno = ESHUTDOWN;
-		return -1;
+		return NULL;
 	}
+	return cn__sched_make(&rt->sched, fn, arg, opts);
+}
+
+void cn__runtime_queue(cn_runtime *rt, cn__task *t)
+{
 	/* From a coroutine (or code) on the scheduler thread of a running rt:
 	 * straight onto the run queue. From anywhere else (another thread,
 	 * or before the run, which may be starting on another thread): through
 	 * the scheduler's inbox, which every run drains first. */
-	if (cn__sched_here() == &rt->sched)
-		return cn__sched_spawn(&rt->sched, fn, arg, opts);
-	return cn__sched_spawn_remote(&rt->sched, fn, arg, opts);
+	cn__sched_queue(&rt->sched, t, cn__sched_here() != &rt->sched);
+}
+
+int cn_spawn(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
+{
+	cn__task *t = cn__runtime_make(rt, fn, arg, opts);
+
+	if (!t)
+		return -1;
+	cn__runtime_queue(rt, t);
+	return 0;
 }
 
 int cn_runtime_stop(cn_runtime *rt)

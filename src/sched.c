@@ -37,33 +37,47 @@
  * the run queue, so busy coroutines cannot starve I/O. */
 #define CN__INLINE_POLL_EVERY 32
 
-/* Stop: every parked waiter is resumed with ECANCELED (fd waits the netpoll
- * thread already took arrive through the ring and fail on retry). */
+/* Ends parked t's wait with ECANCELED (fd waits the netpoll thread already
+ * took arrive through the ring and fail on retry, as cn__task_stopping()
+ * says so). */
+static void cancel_wait(cn__sched *s, cn__task *t)
+{
+	cn_promise *p = t->waiting;
+	cn__wait *w = p->priv;
+
+	if (!w) {
+		t->cancelled = ECANCELED;
+		cn__unpark(s, t);
+		cn__runq_push(s, t);
+		// Same body as the next branch on purpose: a sleep always
+		// has its promise to itself, an fd wait only if reclaimed.
+		// NOLINTNEXTLINE(bugprone-branch-clone)
+	} else if (w->kind == CN__WAIT_SLEEP) {
+		cn__timer_del(&s->timers, &w->timer);
+		cn__promise_settle(p, -1, ECANCELED);
+	} else if (cn__fd_reclaim(w->ent, w->dir, p)) {
+		cn__timer_del(&s->timers, &w->timer);
+		cn__promise_settle(p, -1, ECANCELED);
+	}
+}
+
+/* Stop: every parked waiter is resumed with ECANCELED. */
 static void cancel_all(cn__sched *s)
 {
 	cn__task *t = s->parked, *next;
 
 	s->cancelled_all = 1;
 	for (; t; t = next) {
-		cn_promise *p = t->waiting;
-		cn__wait *w = p->priv;
-
 		next = t->park_next;
-		if (!w) {
-			t->cancelled = ECANCELED;
-			cn__unpark(s, t);
-			cn__runq_push(s, t);
-			// Same body as the next branch on purpose: a sleep always
-			// has its promise to itself, an fd wait only if reclaimed.
-			// NOLINTNEXTLINE(bugprone-branch-clone)
-		} else if (w->kind == CN__WAIT_SLEEP) {
-			cn__timer_del(&s->timers, &w->timer);
-			cn__promise_settle(p, -1, ECANCELED);
-		} else if (cn__fd_reclaim(w->ent, w->dir, p)) {
-			cn__timer_del(&s->timers, &w->timer);
-			cn__promise_settle(p, -1, ECANCELED);
-		}
+		cancel_wait(s, t);
 	}
+}
+
+void cn__sched_cancel(cn__sched *s, cn__task *t)
+{
+	t->cancel = 1;
+	if (t->parked)
+		cancel_wait(s, t);
 }
 
 /*
@@ -120,7 +134,7 @@ void cn__sched_init(cn__sched *s, cn_runtime *rt, cn_netpoll_mode mode, cn__fdta
 }
 
 /* A task with its coroutine, held, not queued yet. Any thread. */
-static cn__task *make_task(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
+cn__task *cn__sched_make(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 {
 	cn_coro_opts o = {0};
 	cn__task *t;
@@ -156,28 +170,37 @@ static void enqueue_new(cn__sched *s, cn__task *t)
 	s->st_spawned++;
 }
 
+void cn__sched_queue(cn__sched *s, cn__task *t, int remote)
+{
+	if (remote)
+		cn__inbox_push(&s->inbox, &s->inbox.tasks, &t->inbox, t);
+	else
+		enqueue_new(s, t);
+}
+
 int cn__sched_spawn(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 {
-	cn__task *t = make_task(s, fn, arg, opts);
+	cn__task *t = cn__sched_make(s, fn, arg, opts);
 
 	if (!t)
 		return -1;
-	enqueue_new(s, t);
+	cn__sched_queue(s, t, 0);
 	return 0;
 }
 
 int cn__sched_spawn_remote(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 {
-	cn__task *t = make_task(s, fn, arg, opts);
+	cn__task *t = cn__sched_make(s, fn, arg, opts);
 
 	if (!t)
 		return -1;
-	cn__inbox_push(&s->inbox, &s->inbox.tasks, &t->inbox, t);
+	cn__sched_queue(s, t, 1);
 	return 0;
 }
 
 /* Everything other threads handed over: fulfilled promises (delivered,
- * their waiters made runnable) and spawned tasks (queued). */
+ * their waiters made runnable), spawned tasks (queued), then calls (a
+ * cancel after the spawn it cancels). */
 static void drain_inbox(cn__sched *s)
 {
 	ck_stack_entry_t *e, *next;
@@ -196,6 +219,13 @@ static void drain_inbox(cn__sched *s)
 		CN__TSAN_ACQUIRE(t);
 		next = e->next;
 		enqueue_new(s, t);
+	}
+	for (e = cn__inbox_take(&s->inbox.calls); e; e = next) {
+		cn__call *c = CN__CONTAINER_OF(e, cn__call, link);
+
+		CN__TSAN_ACQUIRE(c);
+		next = e->next;
+		c->fn(c);
 	}
 }
 
@@ -234,6 +264,8 @@ static void resume(cn__sched *s, cn__task *t)
 		abort();
 	}
 	cn_coro_destroy(t->co);
+	if (t->end)
+		t->end(t, 1);
 	free(t);
 	s->live--;
 	s->st_finished++;
@@ -340,6 +372,8 @@ void cn__sched_free(cn__sched *s)
 			cn__unpark(s, t);
 		cn__coro_unhold(t->co);
 		cn_coro_destroy(t->co);
+		if (t->end)
+			t->end(t, 0);
 		free(t);
 	}
 	cn__timer_heap_free(&s->timers);

@@ -45,6 +45,12 @@ typedef struct cn__task {
 	cn_promise *waiting;                    /* the promise it yields/waits on */
 	int parked;                             /* on the parked list */
 	int cancelled;          /* errno that ended a user promise's wait (stop, deadline) */
+	int cancel;             /* cn_task_cancel() reached it: every wait fails */
+	/* A task with a handle (handle.c): end(t, ran) runs on the scheduler's
+	 * thread when its coroutine finished (ran = 1) or is destroyed unrun
+	 * (0), before t is freed. NULL for cn_spawn(). */
+	void (*end)(struct cn__task *t, int ran);
+	void *h;
 	ck_stack_entry_t inbox; /* spawned from another thread: in the inbox */
 } cn__task;
 
@@ -163,11 +169,23 @@ extern const cn__waiter_ops cn__task_ops;
  * with errno EPERM otherwise. */
 cn__task *cn__task_current(void);
 
-/* Whether t's wait must end at once: its scheduler stops. */
+/* Whether t's wait must end at once: its scheduler stops, or t was
+ * cancelled (cn_task_cancel). */
 static inline int cn__task_stopping(const cn__task *t)
 {
-	return atomic_load_explicit(&t->s->stopping, memory_order_relaxed);
+	return t->cancel || atomic_load_explicit(&t->s->stopping, memory_order_relaxed);
 }
+
+/* Cancels t (its scheduler's thread): sets t->cancel and, when t is
+ * parked, ends its wait with ECANCELED as a stop would. */
+void cn__sched_cancel(cn__sched *s, cn__task *t);
+
+/* cn__sched_spawn() in two steps, so the caller can give the task its end
+ * hook and handle before anyone may run it: make (any thread; NULL with
+ * cn_coro_create's errno), then queue (remote: through the inbox, from a
+ * thread that is not s's while s may run). */
+cn__task *cn__sched_make(cn__sched *s, cn_coro_fn fn, void *arg, const cn_coro_opts *opts);
+void cn__sched_queue(cn__sched *s, cn__task *t, int remote);
 
 /*
  * The three steps of a runtime-made wait by the calling task t.

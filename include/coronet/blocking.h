@@ -34,6 +34,8 @@ struct addrinfo;
  * stopped while the job was still queued (fn never ran). A job that runs
  * when the stop comes is waited for: fn may use the caller's memory (arg
  * often points into its stack), so the call returns only once fn has.
+ * A cancelled caller (coronet/task.h) gets ECANCELED likewise, and also
+ * after waiting out a job that ran: fn's result is then dropped.
  * cn_runtime_destroy() waits for running jobs too.
  */
 ssize_t cn_blocking(ssize_t (*fn)(void *arg), void *arg);
