@@ -1,8 +1,7 @@
 /*
  * coronet.h — the whole public API: coroutines, promises, the runtime,
- * coroutine I/O, blocking calls on the pool, task handles and groups. See
- * each header for
- * threads, ownership and errors.
+ * coroutine I/O, blocking calls on the pool, task handles and groups,
+ * coroutine-aware sync. See each header for threads, ownership and errors.
  */
 #ifndef CORONET_H
 #define CORONET_H
@@ -13,5 +12,6 @@
 #include "coronet/io.h"
 #include "coronet/blocking.h"
 #include "coronet/task.h"
+#include "coronet/sync.h"
 
 #endif

@@ -1,0 +1,161 @@
+/*
+ * src/wgsem.c — the coroutine wait group and counting semaphore
+ * (coronet/sync.h): a count and a waiter FIFO under one lock.
+ *
+ * A release with waiters hands its unit to the oldest one (the value does
+ * not move), so a coroutine that acquires at once cannot take it first.
+ *
+ * Threads: see sync.h.
+ */
+#include <errno.h>
+#include <limits.h>
+
+#include "promise_internal.h"
+#include "waitq.h"
+
+static int init_lock(pthread_mutex_t *lock, cn__waitq *q)
+{
+	q->head = q->tail = NULL;
+	return pthread_mutex_init(lock, NULL) ? -1 : 0;
+}
+
+/* Destroys lock unless somebody waits (EBUSY). */
+static int destroy_lock(pthread_mutex_t *lock, const cn__waitq *q)
+{
+	int busy;
+
+	pthread_mutex_lock(lock);
+	busy = q->head != NULL;
+	pthread_mutex_unlock(lock);
+	if (busy) {
+		errno = EBUSY;
+		return -1;
+	}
+	pthread_mutex_destroy(lock);
+	return 0;
+}
+
+static int fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+/* ---- wait group ---- */
+
+int cn_waitgroup_init(cn_waitgroup *wg)
+{
+	if (!wg)
+		return fail(EINVAL);
+	wg->count = 0;
+	return init_lock(&wg->lock, &wg->q);
+}
+
+int cn_waitgroup_destroy(cn_waitgroup *wg)
+{
+	return wg ? destroy_lock(&wg->lock, &wg->q) : fail(EINVAL);
+}
+
+int cn_waitgroup_add(cn_waitgroup *wg, long n)
+{
+	int err = 0;
+
+	if (!wg)
+		return fail(EINVAL);
+	pthread_mutex_lock(&wg->lock);
+	if ((n < 0 && wg->count < -n) || (n > 0 && wg->count > LONG_MAX - n)) {
+		err = EINVAL;
+	} else {
+		wg->count += n;
+		if (wg->count == 0)
+			cn__waitq_wake_all(&wg->q, 0);
+	}
+	pthread_mutex_unlock(&wg->lock);
+	return err ? fail(err) : 0;
+}
+
+int cn_waitgroup_done(cn_waitgroup *wg)
+{
+	return cn_waitgroup_add(wg, -1);
+}
+
+int cn_waitgroup_wait(cn_waitgroup *wg, int64_t deadline)
+{
+	cn__wnode n;
+	int err = 0;
+
+	if (!wg)
+		return fail(EINVAL);
+	if (!cn__waiter_current())
+		return -1;
+	pthread_mutex_lock(&wg->lock);
+	if (wg->count)
+		err = cn__waitq_wait(&wg->q, &n, &wg->lock, deadline, 0);
+	pthread_mutex_unlock(&wg->lock);
+	return err ? fail(err) : 0;
+}
+
+/* ---- semaphore ---- */
+
+int cn_sem_init(cn_sem *s, long value)
+{
+	if (!s || value < 0)
+		return fail(EINVAL);
+	s->value = value;
+	return init_lock(&s->lock, &s->q);
+}
+
+int cn_sem_destroy(cn_sem *s)
+{
+	return s ? destroy_lock(&s->lock, &s->q) : fail(EINVAL);
+}
+
+int cn_sem_tryacquire(cn_sem *s)
+{
+	int err = 0;
+
+	if (!s)
+		return fail(EINVAL);
+	pthread_mutex_lock(&s->lock);
+	if (s->value > 0 && !s->q.head)
+		s->value--;
+	else
+		err = EAGAIN;
+	pthread_mutex_unlock(&s->lock);
+	return err ? fail(err) : 0;
+}
+
+int cn_sem_acquire(cn_sem *s, int64_t deadline)
+{
+	cn__wnode n;
+	int err = 0;
+
+	if (!s)
+		return fail(EINVAL);
+	if (!cn__waiter_current())
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	if (s->value > 0 && !s->q.head)
+		s->value--;
+	else
+		err = cn__waitq_wait(&s->q, &n, &s->lock, deadline, 0);
+	pthread_mutex_unlock(&s->lock);
+	return err ? fail(err) : 0;
+}
+
+int cn_sem_release(cn_sem *s)
+{
+	int err = 0;
+
+	if (!s)
+		return fail(EINVAL);
+	pthread_mutex_lock(&s->lock);
+	if (!cn__waitq_wake_one(&s->q, 0)) {
+		if (s->value == LONG_MAX)
+			err = EOVERFLOW;
+		else
+			s->value++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return err ? fail(err) : 0;
+}
