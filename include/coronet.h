@@ -1,7 +1,7 @@
 /*
  * coronet.h — the whole public API: coroutines, promises, the runtime,
  * coroutine I/O, blocking calls on the pool, task handles and groups,
- * coroutine-aware sync. See each header for threads, ownership and errors.
+ * coroutine-aware sync, channels. See each header for threads, ownership and errors.
  */
 #ifndef CORONET_H
 #define CORONET_H
@@ -13,5 +13,6 @@
 #include "coronet/blocking.h"
 #include "coronet/task.h"
 #include "coronet/sync.h"
+#include "coronet/chan.h"
 
 #endif

@@ -1,0 +1,340 @@
+/*
+ * src/chan.c — channels and choose (coronet/chan.h).
+ *
+ * Every operation is a choose: send and receive are choices of one. A
+ * chooser locks the channels of its operations (in address order, so two
+ * choosers cannot deadlock), tries each operation in array order, and if
+ * none can complete queues one node per operation on its channel's send
+ * or receive queue, all pointing at one choice in its frame: a promise
+ * and `fired` (-1 open, -2 given up, else the index of the operation that
+ * completed). A peer that finds a node claims its choice with one CAS on
+ * `fired` (so only one operation of a choose ever completes), moves the
+ * element and fulfils the promise, all under the node's channel's lock; a
+ * node whose choice is claimed or given up is stale and dropped. The
+ * chooser, woken or giving up (it CASes -1 -> -2; if that fails, a claim
+ * won and its outcome stands), locks all its channels again and unlinks
+ * what is left of its nodes before it returns: once it holds those locks
+ * no peer is still touching its frame (the waitq.h rule, per channel).
+ *
+ * Threads: see chan.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthread.h>
+
+#include "coronet/chan.h"
+#include "coronet/io.h"
+#include "coronet/runtime.h"
+#include "promise_internal.h"
+#include "waitq.h"
+
+typedef struct choice {
+	int fired;
+	cn_promise p;
+} choice;
+
+/* A chooser's node on one channel's queue. It uses waitq.h's list (its
+ * own promise is unused: the choice's is the one awaited). */
+typedef struct cnode {
+	cn__wnode w; /* first: queue links */
+	choice *c;
+	int idx;
+	int err;    /* the outcome the claimer gave */
+	void *elem; /* the chooser's element (send: from, recv: into) */
+} cnode;
+
+struct cn_chan {
+	pthread_mutex_t lock;
+	size_t esz, cap, head, count;
+	char *buf;
+	int closed;
+	cn__waitq sendq, recvq;
+};
+
+/* The oldest node of q whose choice this caller wins (unlinked, claimed),
+ * or NULL; stale nodes met on the way are dropped. */
+static cnode *claim_peer(cn__waitq *q)
+{
+	while (q->head) {
+		cnode *n = (cnode *)q->head;
+		int open = -1;
+
+		cn__waitq_remove(q, &n->w);
+		if (__atomic_compare_exchange_n(&n->c->fired, &open, n->idx, 0, __ATOMIC_ACQ_REL,
+		                                __ATOMIC_RELAXED))
+			return n;
+	}
+	return NULL;
+}
+
+static void serve(cnode *n, int err)
+{
+	n->err = err;
+	cn_promise_fulfil(&n->c->p, n->idx, 0);
+}
+
+cn_chan *cn_chan_create(size_t elem_size, size_t capacity)
+{
+	cn_chan *ch;
+
+	if (elem_size < 1 || elem_size > CN_CHAN_ELEM_MAX || capacity > CN_CHAN_CAP_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ch = calloc(1, sizeof(*ch));
+	if (!ch || (capacity && !(ch->buf = malloc(elem_size * capacity)))) {
+		free(ch);
+		errno = ENOMEM;
+		return NULL;
+	}
+	ch->esz = elem_size;
+	ch->cap = capacity;
+	pthread_mutex_init(&ch->lock, NULL);
+	return ch;
+}
+
+static void *slot(cn_chan *ch, size_t i)
+{
+	return ch->buf + ((ch->head + i) % ch->cap) * ch->esz;
+}
+
+/* Tries op on ch (locked) now: 1 and *err when it completed, 0 when it
+ * would have to wait. */
+static int try_op(cn_chan *ch, int op, void *elem, int *err)
+{
+	cnode *peer;
+
+	*err = 0;
+	if (op == CN_CHAN_SEND) {
+		if (ch->closed) {
+			*err = EPIPE;
+		} else if ((peer = claim_peer(&ch->recvq))) {
+			if (peer->elem)
+				memcpy(peer->elem, elem, ch->esz);
+			serve(peer, 0);
+		} else if (ch->count < ch->cap) {
+			memcpy(slot(ch, ch->count++), elem, ch->esz);
+		} else {
+			return 0;
+		}
+		return 1;
+	}
+	if (ch->count) {
+		if (elem)
+			memcpy(elem, slot(ch, 0), ch->esz);
+		ch->head = (ch->head + 1) % ch->cap;
+		ch->count--;
+		/* Room now: the oldest waiting sender's element moves in. */
+		if ((peer = claim_peer(&ch->sendq))) {
+			memcpy(slot(ch, ch->count++), peer->elem, ch->esz);
+			serve(peer, 0);
+		}
+	} else if ((peer = claim_peer(&ch->sendq))) {
+		if (elem)
+			memcpy(elem, peer->elem, ch->esz);
+		serve(peer, 0);
+	} else if (ch->closed) {
+		*err = EPIPE;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* The distinct channels of ops, in address order. */
+static int lock_set(const cn_chan_op *ops, int n, cn_chan **set)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++) {
+		cn_chan *ch = ops[i].ch;
+		int j = k;
+
+		for (int d = 0; d < k; d++)
+			if (set[d] == ch)
+				goto next;
+		while (j > 0 && set[j - 1] > ch) {
+			set[j] = set[j - 1];
+			j--;
+		}
+		set[j] = ch;
+		k++;
+next:;
+	}
+	return k;
+}
+
+static void lock_all(cn_chan **set, int k)
+{
+	for (int i = 0; i < k; i++)
+		pthread_mutex_lock(&set[i]->lock);
+}
+
+static void unlock_all(cn_chan **set, int k)
+{
+	for (int i = k - 1; i >= 0; i--)
+		pthread_mutex_unlock(&set[i]->lock);
+}
+
+static cn__waitq *queue_of(cn_chan *ch, int op)
+{
+	return op == CN_CHAN_SEND ? &ch->sendq : &ch->recvq;
+}
+
+int cn_chan_choose(cn_chan_op *ops, int n, int64_t deadline)
+{
+	cn_chan *set[CN_CHAN_CHOOSE_MAX];
+	cnode nodes[CN_CHAN_CHOOSE_MAX];
+	choice c;
+	int k, err, open = -1;
+
+	if (!ops || n < 1 || n > CN_CHAN_CHOOSE_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!ops[i].ch || (ops[i].op != CN_CHAN_SEND && ops[i].op != CN_CHAN_RECV) ||
+		    (ops[i].op == CN_CHAN_SEND && !ops[i].elem)) {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if (!cn__waiter_current())
+		return -1;
+	k = lock_set(ops, n, set);
+	lock_all(set, k);
+	for (int i = 0; i < n; i++) {
+		if (try_op(ops[i].ch, ops[i].op, ops[i].elem, &ops[i].err)) {
+			unlock_all(set, k);
+			return i;
+		}
+	}
+	if (deadline != CN_NO_DEADLINE && deadline <= cn_now()) {
+		unlock_all(set, k);
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	c.fired = -1;
+	cn_promise_init(&c.p);
+	for (int i = 0; i < n; i++) {
+		nodes[i].c = &c;
+		nodes[i].idx = i;
+		nodes[i].err = 0;
+		nodes[i].elem = ops[i].elem;
+		cn__waitq_push(queue_of(ops[i].ch, ops[i].op), &nodes[i].w);
+	}
+	unlock_all(set, k);
+
+	err = cn_promise_await_until(&c.p, deadline) < 0 ? errno : 0;
+	if (err && !__atomic_compare_exchange_n(&c.fired, &open, -2, 0, __ATOMIC_ACQ_REL,
+	                                        __ATOMIC_ACQUIRE))
+		err = 0; /* a peer claimed us first: its outcome stands */
+
+	/* Peers that claimed or dropped our nodes did it under these locks. */
+	lock_all(set, k);
+	for (int i = 0; i < n; i++)
+		if (nodes[i].w.queued)
+			cn__waitq_remove(queue_of(ops[i].ch, ops[i].op), &nodes[i].w);
+	unlock_all(set, k);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	ops[c.fired].err = nodes[c.fired].err;
+	return c.fired;
+}
+
+static int one(cn_chan *ch, int op, void *elem, int64_t deadline)
+{
+	cn_chan_op o = {ch, op, elem, 0};
+
+	if (!ch) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (cn_chan_choose(&o, 1, deadline) < 0)
+		return -1;
+	if (o.err) {
+		errno = o.err;
+		return -1;
+	}
+	return 0;
+}
+
+int cn_chan_send(cn_chan *ch, const void *elem, int64_t deadline)
+{
+	/* choose's op takes a non-const pointer for both directions; a send
+	 * only reads it. */
+	return one(ch, CN_CHAN_SEND, (void *)(uintptr_t)elem, deadline);
+}
+
+int cn_chan_recv(cn_chan *ch, void *elem, int64_t deadline)
+{
+	return one(ch, CN_CHAN_RECV, elem, deadline);
+}
+
+int cn_chan_close(cn_chan *ch)
+{
+	int err = 0;
+
+	if (!ch) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&ch->lock);
+	if (ch->closed) {
+		err = EALREADY;
+	} else {
+		ch->closed = 1;
+		/* Receivers wait only on an empty channel: none has data due. */
+		cnode *n;
+
+		while ((n = claim_peer(&ch->recvq)))
+			serve(n, EPIPE);
+		while ((n = claim_peer(&ch->sendq)))
+			serve(n, EPIPE);
+	}
+	pthread_mutex_unlock(&ch->lock);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+long cn_chan_len(cn_chan *ch)
+{
+	long n;
+
+	if (!ch) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&ch->lock);
+	n = (long)ch->count;
+	pthread_mutex_unlock(&ch->lock);
+	return n;
+}
+
+int cn_chan_destroy(cn_chan *ch)
+{
+	int busy;
+
+	if (!ch) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&ch->lock);
+	busy = ch->sendq.head || ch->recvq.head;
+	pthread_mutex_unlock(&ch->lock);
+	if (busy) {
+		errno = EBUSY;
+		return -1;
+	}
+	pthread_mutex_destroy(&ch->lock);
+	free(ch->buf);
+	free(ch);
+	return 0;
+}
