@@ -64,6 +64,19 @@ static void test_resolve_client(void **state)
 	assert_non_null(strstr(out, "(computed on the pool)"));
 }
 
+/* The worker pool: every answer but the slow job's, which is cancelled
+ * when the collector's deadline passes. */
+static void test_job_pool(void **state)
+{
+	static char out[16384];
+
+	(void)state;
+	assert_int_equal(run_example("job_pool", "20", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "job 12: 144\n"));
+	assert_non_null(strstr(out, "job 13: cancelled\n"));
+	assert_non_null(strstr(out, "19 answered, 1 cancelled (job 13), 0 wrong\n"));
+}
+
 static void test_tree_walk(void **state)
 {
 	char out[4096];
@@ -78,6 +91,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_worker_feed),
 	        cmocka_unit_test(test_resolve_client),
+	        cmocka_unit_test(test_job_pool),
 	        cmocka_unit_test(test_tree_walk),
 	};
 
