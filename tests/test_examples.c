@@ -6,6 +6,8 @@
  *
  * Threads: the test thread only (the examples are child processes).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -77,6 +82,61 @@ static void test_job_pool(void **state)
 	assert_non_null(strstr(out, "19 answered, 1 cancelled (job 13), 0 wrong\n"));
 }
 
+/* One line from a blocking socket (5 s receive timeout), without the
+ * newline; "" on timeout or EOF. */
+static const char *read_line(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	while (n + 1 < len && read(fd, buf + n, 1) == 1 && buf[n] != '\n')
+		n++;
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The chat server: three clients join, a line from the first reaches all
+ * three, "/shutdown" from the second ends the server through its group. */
+static void test_chat_server(void **state)
+{
+	const char *build = getenv("CORONET_BUILD");
+	const char *qemu = cn_test_qemu();
+	struct timeval tv = {5, 0};
+	char cmd[512], line[256], want[64];
+	int fds[3], port = 0;
+	FILE *srv;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "%s %s/examples/chat_server 0", qemu ? qemu : "",
+	         build ? build : "build");
+	srv = popen(cmd, "r");
+	assert_non_null(srv);
+	assert_non_null(fgets(line, sizeof(line), srv));
+	assert_int_equal(sscanf(line, "listening on %d", &port), 1);
+	for (int i = 0; i < 3; i++) {
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fds[i] >= 0);
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+		snprintf(want, sizeof(want), "welcome, you are client %d (%d online)", i + 1, i + 1);
+		assert_string_equal(read_line(fds[i], line, sizeof(line)), want);
+	}
+	assert_int_equal(write(fds[0], "hi all\n", 7), 7);
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(read_line(fds[i], line, sizeof(line)), "1: hi all");
+	assert_int_equal(write(fds[1], "/shutdown\n", 10), 10);
+	assert_non_null(fgets(line, sizeof(line), srv));
+	assert_string_equal(line, "shutdown: 8 coroutines cancelled and reaped\n");
+	assert_int_equal(pclose(srv), 0);
+	for (int i = 0; i < 3; i++) {
+		/* The server closed every client: EOF. */
+		assert_string_equal(read_line(fds[i], line, sizeof(line)), "");
+		close(fds[i]);
+	}
+}
+
 static void test_tree_walk(void **state)
 {
 	char out[4096];
@@ -92,6 +152,7 @@ int main(void)
 	        cmocka_unit_test(test_worker_feed),
 	        cmocka_unit_test(test_resolve_client),
 	        cmocka_unit_test(test_job_pool),
+	        cmocka_unit_test(test_chat_server),
 	        cmocka_unit_test(test_tree_walk),
 	};
 
