@@ -10,6 +10,12 @@
  * either way the server prints "listening on HOST:PORT" so scripts and tests
  * can find it. It listens on 127.0.0.1 unless told otherwise.
  *
+ * SIGQUIT prints the runtime dump on stderr (cn_runtime_dump: every
+ * coroutine, what it waits on and for how long), as Go does for a running
+ * program: a thread of ours takes the signal with sigwait(), since the dump
+ * may not run in a signal handler. The signal is blocked before the runtime
+ * starts its threads, so they inherit the mask and only that thread sees it.
+ *
  * SIGINT/SIGTERM call cn_runtime_stop() (async-signal-safe). The runtime then
  * resumes every waiting coroutine with ECANCELED: the acceptor closes the
  * listener, each connection closes its socket, cn_runtime_run() returns once
@@ -26,6 +32,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,6 +66,21 @@ static void usage(FILE *f)
 	        "  --host ADDR   numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
 	        "  --ring SLOTS  completion ring size, a power of two >= 2 (default 4096)\n"
 	        "Stops cleanly on SIGINT/SIGTERM and prints its counts.\n");
+}
+
+/* SIGQUIT: dump; SIGUSR2 (sent by main to this thread): return. */
+static void *dump_on_sigquit(void *arg)
+{
+	cn_runtime *r = arg;
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR2);
+	while (sigwait(&set, &sig) == 0 && sig == SIGQUIT)
+		cn_runtime_dump(r, STDERR_FILENO);
+	return NULL;
 }
 
 static void on_signal(int sig)
@@ -246,6 +268,11 @@ int main(int argc, char **argv)
 	int lfd = listen_on(host, port, shown, sizeof shown);
 	if (lfd < 0)
 		return 1;
+	sigset_t quit_set;
+	sigemptyset(&quit_set);
+	sigaddset(&quit_set, SIGQUIT);
+	sigaddset(&quit_set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &quit_set, NULL);
 	rt = cn_runtime_create(&opts);
 	if (!rt) {
 		fprintf(stderr, PROG ": cn_runtime_create: %s\n", strerror(errno));
@@ -259,6 +286,9 @@ int main(int argc, char **argv)
 		close(lfd);
 		return 1;
 	}
+
+	pthread_t dumper;
+	int dumping = pthread_create(&dumper, NULL, dump_on_sigquit, rt) == 0;
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -279,6 +309,10 @@ int main(int argc, char **argv)
 	/* From here on a signal has nothing left to stop. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
+	if (dumping) { /* no dump may run into the destroy */
+		pthread_kill(dumper, SIGUSR2);
+		pthread_join(dumper, NULL);
+	}
 
 	cn_runtime_stats st;
 	memset(&st, 0, sizeof st);

@@ -48,7 +48,7 @@ ssize_t cn__pool_call(cn__task *t, ssize_t (*fn)(void *), void *arg)
 	if (cn__pool_submit(t->s->pool, &c.j) < 0)
 		return -1;
 	t->s->pool_waits++;
-	r = cn_promise_await(&c.j.p);
+	r = cn__promise_await(&c.j.p, CN_NO_DEADLINE, CN__AWAIT_FOR(CN__WHAT_BLOCKING));
 	if (r < 0 && errno == ECANCELED && cn_promise_state_of(&c.j.p) == CN_PROMISE_PENDING) {
 		/* The stop: a job no worker took yet never runs... */
 		if (cn__pool_withdraw(t->s->pool, &c.j)) {
@@ -57,7 +57,8 @@ ssize_t cn__pool_call(cn__task *t, ssize_t (*fn)(void *), void *arg)
 			return -1;
 		}
 		/* ...one that runs is waited for: it may use our memory. */
-		r = cn__promise_await(&c.j.p, CN_NO_DEADLINE, CN__AWAIT_NOCANCEL);
+		r = cn__promise_await(&c.j.p, CN_NO_DEADLINE,
+		                      CN__AWAIT_NOCANCEL | CN__AWAIT_FOR(CN__WHAT_BLOCKING));
 	}
 	t->s->pool_waits--;
 	return r;

@@ -227,7 +227,7 @@ int cn_chan_choose(cn_chan_op *ops, int n, int64_t deadline)
 	}
 	unlock_all(set, k);
 
-	err = cn_promise_await_until(&c.p, deadline) < 0 ? errno : 0;
+	err = cn__promise_await(&c.p, deadline, CN__AWAIT_FOR(CN__WHAT_CHAN)) < 0 ? errno : 0;
 	if (err && !__atomic_compare_exchange_n(&c.fired, &open, -2, 0, __ATOMIC_ACQ_REL,
 	                                        __ATOMIC_ACQUIRE))
 		err = 0; /* a peer claimed us first: its outcome stands */

@@ -143,7 +143,7 @@ static int wait_empty(cn_group *g, int64_t deadline, int flags)
 	g->waiter = &wp; // cppcheck-suppress autoVariables
 	pthread_mutex_unlock(&g->lock);
 
-	err = cn__promise_await(&wp, deadline, flags) < 0 ? errno : 0;
+	err = cn__promise_await(&wp, deadline, flags | CN__AWAIT_FOR(CN__WHAT_JOIN)) < 0 ? errno : 0;
 
 	pthread_mutex_lock(&g->lock);
 	if (g->waiter == &wp)

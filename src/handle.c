@@ -17,6 +17,7 @@
 
 #include "base.h"
 #include "handle.h"
+#include "promise_internal.h"
 #include "spawn.h"
 
 void cn__handle_unref(cn_task *h)
@@ -145,7 +146,7 @@ int cn_task_join(cn_task *h, void **result, int64_t deadline)
 	h->joiner = &jp; // cppcheck-suppress autoVariables
 	pthread_mutex_unlock(&h->lock);
 
-	err = cn_promise_await_until(&jp, deadline) < 0 ? errno : 0;
+	err = cn__promise_await(&jp, deadline, CN__AWAIT_FOR(CN__WHAT_JOIN)) < 0 ? errno : 0;
 
 	pthread_mutex_lock(&h->lock);
 	if (h->joiner == &jp)

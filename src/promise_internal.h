@@ -74,8 +74,24 @@ static inline void cn__promise_record(cn_promise *p, ssize_t result, int err)
  * thread only (or any thread while p has no waiter). */
 void cn__promise_settle(cn_promise *p, ssize_t result, int err);
 
-/* cn_promise_await_until() with flags (CN__AWAIT_NOCANCEL). */
+/* cn_promise_await_until() with flags: CN__AWAIT_NOCANCEL, and what the
+ * wait is for, as the runtime dump names it (CN__AWAIT_FOR(CN__WHAT_*);
+ * none: a user's promise). */
 #define CN__AWAIT_NOCANCEL 1
+#define CN__AWAIT_FOR(what) ((what) << 8)
+#define CN__AWAIT_WHAT(flags) ((flags) >> 8)
+enum {
+	CN__WHAT_RUNNABLE = 0,
+	CN__WHAT_RUNNING,
+	CN__WHAT_SLEEP,
+	CN__WHAT_FD_READ,
+	CN__WHAT_FD_WRITE,
+	CN__WHAT_PROMISE,
+	CN__WHAT_JOIN,
+	CN__WHAT_CHAN,
+	CN__WHAT_LOCK,
+	CN__WHAT_BLOCKING,
+};
 ssize_t cn__promise_await(cn_promise *p, int64_t deadline, int flags);
 
 /* The calling coroutine's waiter, if it runs on its own scheduler's thread;

@@ -116,7 +116,7 @@ int cn_getaddrinfo(const char *node, const char *service, const struct addrinfo 
 		errno = err;
 		return EAI_SYSTEM;
 	}
-	r = cn_promise_await_until(&g->j.p, deadline);
+	r = cn__promise_await(&g->j.p, deadline, CN__AWAIT_FOR(CN__WHAT_BLOCKING));
 	if (r < 0) {
 		int err = errno;
 

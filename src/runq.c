@@ -19,6 +19,7 @@ cn__sched *cn__sched_here(void)
 void cn__runq_push(cn__sched *s, cn__task *t)
 {
 	t->next = NULL;
+	atomic_store_explicit(&t->what, CN__WHAT_RUNNABLE, memory_order_relaxed);
 	if (s->runq_tail)
 		s->runq_tail->next = t;
 	else

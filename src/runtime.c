@@ -27,6 +27,7 @@
 #include "netpoll_thread.h"
 #include "sched.h"
 #include "spawn.h"
+#include "dump.h"
 
 #define CN__RING_DEFAULT 4096u
 
@@ -304,4 +305,13 @@ cn_runtime *cn_runtime_current(void)
 	cn__task *t = cn__task_current();
 
 	return t ? t->s->rt : NULL;
+}
+
+int cn_runtime_dump(cn_runtime *rt, int fd)
+{
+	if (!rt || fd < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return cn__sched_dump(&rt->sched, fd, cn_netpoll_mode_name(rt->opts.mode));
 }

@@ -131,6 +131,7 @@ void cn__sched_init(cn__sched *s, cn_runtime *rt, cn_netpoll_mode mode, cn__fdta
 	s->fdp = fdp;
 	s->ho = ho;
 	s->inbox.wake = ho ? ho->consumer_poller : fdp;
+	pthread_mutex_init(&s->dump_lock, NULL);
 }
 
 /* A task with its coroutine, held, not queued yet. Any thread. */
@@ -168,6 +169,26 @@ static void enqueue_new(cn__sched *s, cn__task *t)
 	cn__runq_push(s, t);
 	s->live++;
 	s->st_spawned++;
+	t->id = s->st_spawned;
+	pthread_mutex_lock(&s->dump_lock);
+	t->all_next = s->all;
+	if (s->all)
+		s->all->all_prev = t;
+	s->all = t;
+	pthread_mutex_unlock(&s->dump_lock);
+}
+
+/* t is about to be freed: the dump forgets it. */
+static void forget(cn__sched *s, cn__task *t)
+{
+	pthread_mutex_lock(&s->dump_lock);
+	if (t->all_prev)
+		t->all_prev->all_next = t->all_next;
+	else if (s->all == t)
+		s->all = t->all_next;
+	if (t->all_next)
+		t->all_next->all_prev = t->all_prev;
+	pthread_mutex_unlock(&s->dump_lock);
 }
 
 void cn__sched_queue(cn__sched *s, cn__task *t, int remote)
@@ -247,6 +268,7 @@ static void resume(cn__sched *s, cn__task *t)
 	int r;
 
 	cn__coro_unhold(t->co);
+	atomic_store_explicit(&t->what, CN__WHAT_RUNNING, memory_order_relaxed);
 	r = cn_coro_resume(t->co, &v);
 	if (CN__UNLIKELY(t0) && cn_now() - t0 > s->stall_ns)
 		stall_report(s, t->co, cn_now() - t0);
@@ -263,6 +285,7 @@ static void resume(cn__sched *s, cn__task *t)
 		        cn_coro_name(t->co), strerror(errno));
 		abort();
 	}
+	forget(s, t);
 	cn_coro_destroy(t->co);
 	if (t->end)
 		t->end(t, 1);
@@ -370,6 +393,7 @@ void cn__sched_free(cn__sched *s)
 		 * freed; the analyzer cannot see that invariant. */
 		if (t->parked) // NOLINT(clang-analyzer-unix.Malloc)
 			cn__unpark(s, t);
+		forget(s, t);
 		cn__coro_unhold(t->co);
 		cn_coro_destroy(t->co);
 		if (t->end)
@@ -377,4 +401,5 @@ void cn__sched_free(cn__sched *s)
 		free(t);
 	}
 	cn__timer_heap_free(&s->timers);
+	pthread_mutex_destroy(&s->dump_lock);
 }

@@ -17,6 +17,7 @@
 #ifndef CORONET_SCHED_H
 #define CORONET_SCHED_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -51,6 +52,14 @@ typedef struct cn__task {
 	 * (0), before t is freed. NULL for cn_spawn(). */
 	void (*end)(struct cn__task *t, int ran);
 	void *h;
+	/* What the dump (dump.c) shows, written by the scheduler's thread and
+	 * read by any thread under the scheduler's dump_lock (relaxed
+	 * atomics: a snapshot, each field on its own). */
+	uint64_t id;                          /* 1, 2, ... in spawn order */
+	struct cn__task *all_prev, *all_next; /* every queued task; dump_lock */
+	_Atomic int what;                     /* CN__WHAT_* */
+	_Atomic int what_fd;
+	_Atomic int64_t what_since, what_until; /* cn_now(); until -1: none */
 	ck_stack_entry_t inbox; /* spawned from another thread: in the inbox */
 } cn__task;
 
@@ -90,6 +99,11 @@ struct cn__sched {
 	unsigned pool_waits; /* coroutines waiting for a pool job (blocking.c) */
 	int64_t next_sweep;  /* when stale waits are looked for next */
 	uint64_t st_spawned, st_finished, st_polls, st_completions;
+
+	/* Every task queued and not yet finished (the dump's list): this
+	 * thread links and unlinks under the lock, any thread reads. */
+	pthread_mutex_t dump_lock;
+	cn__task *all;
 
 	/* Any thread pushes, this scheduler's thread takes (inbox.h). */
 	cn__inbox inbox;
@@ -174,6 +188,15 @@ cn__task *cn__task_current(void);
 static inline int cn__task_stopping(const cn__task *t)
 {
 	return t->cancel || atomic_load_explicit(&t->s->stopping, memory_order_relaxed);
+}
+
+/* Records what t waits on now, for the dump. t's scheduler's thread. */
+static inline void cn__task_what(cn__task *t, int what, int fd, int64_t since, int64_t until)
+{
+	atomic_store_explicit(&t->what, what, memory_order_relaxed);
+	atomic_store_explicit(&t->what_fd, fd, memory_order_relaxed);
+	atomic_store_explicit(&t->what_since, since, memory_order_relaxed);
+	atomic_store_explicit(&t->what_until, until, memory_order_relaxed);
 }
 
 /* Cancels t (its scheduler's thread): sets t->cancel and, when t is

@@ -81,6 +81,8 @@ static int task_wait(cn__waiter *w, cn_promise *p, int64_t deadline, int flags)
 	int err = 0;
 
 	d.tm.idx = CN__TIMER_IDLE;
+	cn__task_what(t, CN__AWAIT_WHAT(flags) ? CN__AWAIT_WHAT(flags) : CN__WHAT_PROMISE, -1,
+	              t->s->round_now, deadline);
 	if (cn__task_stopping(t) && !nocancel) {
 		err = ECANCELED;
 	} else if (deadline != CN_NO_DEADLINE) {
@@ -153,6 +155,11 @@ int cn__wait_begin(cn__task *t, cn__wait *w, int kind, cn__fdent *e, int fd, int
 	w->fd = fd;
 	w->dir = dir;
 	w->since = t->s->round_now;
+	cn__task_what(t,
+	              kind == CN__WAIT_SLEEP    ? CN__WHAT_SLEEP
+	              : dir == CN__DIR_WRITE ? CN__WHAT_FD_WRITE
+	                                     : CN__WHAT_FD_READ,
+	              fd, w->since, deadline);
 	w->timer.idx = CN__TIMER_IDLE;
 	w->timer.fire = wait_timer_fire;
 	if (deadline != CN_NO_DEADLINE) {

@@ -41,7 +41,9 @@ int cn__waitq_wait(cn__waitq *q, cn__wnode *n, pthread_mutex_t *lock, int64_t de
 int cn__waitq_await(cn__waitq *q, cn__wnode *n, pthread_mutex_t *lock, int64_t deadline,
                     int flags)
 {
-	int err = cn__promise_await(&n->p, deadline, flags) < 0 ? errno : 0;
+	int err = cn__promise_await(&n->p, deadline, flags | CN__AWAIT_FOR(CN__WHAT_LOCK)) < 0
+	                  ? errno
+	                  : 0;
 
 	pthread_mutex_lock(lock);
 	if (n->queued) {

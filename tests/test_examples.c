@@ -24,20 +24,14 @@
 
 #include "helpers/cn_test.h"
 
-/* Runs the example with args; its stdout into out. Returns its exit
- * status, or -1 when it could not be run or died. */
-static int run_example(const char *name, const char *args, char *out, size_t outlen)
+/* Runs cmd under sh; its stdout into out. Returns its exit status, or -1
+ * when it could not be run or died. */
+static int run_shell(const char *cmd, char *out, size_t outlen)
 {
-	const char *build = getenv("CORONET_BUILD");
-	const char *qemu = cn_test_qemu();
-	char cmd[1024];
 	size_t got = 0;
-	FILE *f;
+	FILE *f = popen(cmd, "r");
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "%s %s/examples/%s %s 2>&1", qemu ? qemu : "",
-	         build ? build : "build", name, args);
-	f = popen(cmd, "r");
 	assert_non_null(f);
 	while (got + 1 < outlen && fgets(out + got, (int)(outlen - got), f))
 		got += strlen(out + got);
@@ -46,6 +40,19 @@ static int run_example(const char *name, const char *args, char *out, size_t out
 	if (!WIFEXITED(st))
 		return -1;
 	return WEXITSTATUS(st);
+}
+
+/* Runs the example with args; its stdout into out. Returns its exit
+ * status, or -1 when it could not be run or died. */
+static int run_example(const char *name, const char *args, char *out, size_t outlen)
+{
+	const char *build = getenv("CORONET_BUILD");
+	const char *qemu = cn_test_qemu();
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s %s/examples/%s %s 2>&1", qemu ? qemu : "",
+	         build ? build : "build", name, args);
+	return run_shell(cmd, out, outlen);
 }
 
 static void test_worker_feed(void **state)
@@ -137,6 +144,28 @@ static void test_chat_server(void **state)
 	}
 }
 
+/* SIGQUIT makes the echo server print the runtime dump, and it still
+ * shuts down cleanly afterwards. */
+static void test_echo_server_dump(void **state)
+{
+	const char *build = getenv("CORONET_BUILD");
+	const char *qemu = cn_test_qemu();
+	char cmd[1024], out[8192];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd),
+	         "f=$(mktemp); %s %s/examples/echo_server --port 0 >$f 2>&1 & p=$!; i=0; "
+	         "while ! grep -q listening $f && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; "
+	         "kill -QUIT $p; i=0; "
+	         "while ! grep -q 'coronet: runtime' $f && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; "
+	         "kill -TERM $p; wait $p; echo \"exit $?\"; cat $f; rm -f $f",
+	         qemu ? qemu : "", build ? build : "build");
+	assert_int_equal(run_shell(cmd, out, sizeof(out)), 0);
+	if (!strstr(out, "exit 0\n") || !strstr(out, " mode: 1 coroutine\n") ||
+	    !strstr(out, "#1 'echo-acceptor' waiting for fd ") || !strstr(out, " to be readable"))
+		fail_msg("unexpected output:\n%s", out);
+}
+
 static void test_tree_walk(void **state)
 {
 	char out[4096];
@@ -153,6 +182,7 @@ int main(void)
 	        cmocka_unit_test(test_resolve_client),
 	        cmocka_unit_test(test_job_pool),
 	        cmocka_unit_test(test_chat_server),
+	        cmocka_unit_test(test_echo_server_dump),
 	        cmocka_unit_test(test_tree_walk),
 	};
 

@@ -142,6 +142,24 @@ cn_runtime *cn_runtime_current(void);
  * runtime is stopping. */
 int cn_yield_now(void);
 
+/*
+ * Writes a report of every coroutine of rt to fd, one line each: its id
+ * (spawn order), name, state (running, runnable, or what it waits on: an
+ * fd and direction, a sleep and when it wakes, a promise, a join, a
+ * channel, a lock, a blocking job), for how long, and its deadline:
+ *   coronet: runtime 0x..., thread mode: 3 coroutines
+ *     #1 'acceptor' waiting for fd 5 to be readable, for 1520 ms
+ *     #2 'conn' sleeping, for 10 ms, wakes in 90 ms
+ * Safe from any thread at any time while rt exists (run or not): a
+ * snapshot, taken under a lock that only holds up rt's spawns and exits.
+ * A coroutine spawned from another thread is listed once the scheduler
+ * has taken it from its inbox.
+ * Not from a signal handler (it locks and formats): for SIGQUIT, sigwait()
+ * in a thread of your own, as examples/echo_server.c does. 0, or -1 with
+ * EINVAL (rt NULL, fd negative) or write(2)'s errno.
+ */
+int cn_runtime_dump(cn_runtime *rt, int fd);
+
 /* Monotonic clock in nanoseconds: the time base of every deadline. */
 int64_t cn_now(void);
 
