@@ -33,6 +33,7 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
 PCDIR   ?= $(LIBDIR)/pkgconfig
 DESTDIR ?=
 SAN     ?=
@@ -384,6 +385,8 @@ install: lib
 	ln -sf $(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SO_NAME)
 	ln -sf $(SO_NAME) $(DESTDIR)$(LIBDIR)/$(SO_LINK)
 	install -m 644 $(PC_FILE) $(DESTDIR)$(PCDIR)/coronet.pc
+	install -d $(DESTDIR)$(DATADIR)/coronet
+	install -m 644 scripts/coronet-gdb.py $(DESTDIR)$(DATADIR)/coronet/
 
 # Installs into a scratch prefix and builds programs against it the way a
 # user would: pkg-config --cflags --libs (shared), --static (only the

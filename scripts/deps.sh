@@ -13,14 +13,15 @@
 #                                         (root, sudo or brew), else --check
 #
 # Components: cc make pkg-config ck cmocka valgrind clang cross-arm64
-# qemu-arm64 boost uv gnuplot. Environment: CC, PKG_CONFIG.
+# qemu-arm64 boost uv gnuplot http-clients gdb (test_gdb) go (make bench's
+# Go baseline). Environment: CC, PKG_CONFIG.
 #
 # It installs only from the system's package manager and never builds or
 # downloads anything else.
 set -u
 
 CORE="cc make pkg-config ck cmocka"
-ALL="$CORE valgrind clang cross-arm64 qemu-arm64 boost uv gnuplot http-clients"
+ALL="$CORE valgrind clang cross-arm64 qemu-arm64 boost uv gnuplot http-clients gdb go"
 
 cc=${CC:-cc}
 pkgconf=${PKG_CONFIG:-pkg-config}
@@ -44,6 +45,8 @@ label() {
 	uv) echo "libuv" ;;
 	gnuplot) echo "gnuplot" ;;
 	http-clients) echo "curl and wrk" ;;
+	gdb) echo "gdb" ;;
+	go) echo "Go (the bench baseline)" ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -65,6 +68,8 @@ deb_pkgs() {
 	uv) echo "libuv1-dev" ;;
 	gnuplot) echo "gnuplot-nox" ;;
 	http-clients) echo "curl wrk" ;;
+	gdb) echo "gdb" ;;
+	go) echo "golang-go" ;;
 	esac
 }
 
@@ -80,6 +85,8 @@ brew_pkgs() {
 	uv) echo "libuv" ;;
 	gnuplot) echo "gnuplot" ;;
 	http-clients) echo "curl wrk" ;;
+	gdb) echo "gdb" ;;
+	go) echo "go" ;;
 	esac
 }
 
@@ -99,6 +106,8 @@ present() {
 	uv) pc_exists libuv ;;
 	gnuplot) have gnuplot ;;
 	http-clients) have curl && have wrk ;;
+	gdb) have gdb ;;
+	go) have go ;;
 	boost)
 		for d in /usr/include /usr/local/include /opt/homebrew/include; do
 			[ -f "$d/boost/context/detail/fcontext.hpp" ] && return 0
