@@ -8,55 +8,70 @@
  * says what it waits on in relaxed atomic fields its thread writes at
  * every wait and resume (sched.h). The dump holds the lock while it walks
  * the list, so no task is freed under it; the fields it reads are a
- * snapshot, each one consistent on its own. It formats into a buffer and
- * writes it out in pieces; the lock is held across those writes, which
- * only delays the scheduler's spawns and exits, never its waits.
+ * snapshot, each one consistent on its own. It formats into memory under
+ * the lock and writes after releasing it, so however slowly fd drains,
+ * the lock only ever delays the scheduler's spawns and exits by the time
+ * of the formatting, and never its waits.
  *
  * Threads: any (not a signal handler: a lock and snprintf).
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dump.h"
 
+/* The report, formatted under the lock into memory and written after it:
+ * a slow reader of fd must not hold up the scheduler's spawns and exits. */
 typedef struct out {
-	int fd, err;
-	size_t n;
-	char buf[4096];
+	char *buf;
+	size_t n, cap;
+	int err;
 } out;
-
-static void flush(out *o)
-{
-	size_t done = 0;
-
-	while (done < o->n && !o->err) {
-		ssize_t w = write(o->fd, o->buf + done, o->n - done);
-
-		if (w < 0 && errno != EINTR)
-			o->err = errno;
-		else if (w > 0)
-			done += (size_t)w;
-	}
-	o->n = 0;
-}
 
 __attribute__((format(printf, 2, 3))) static void put(out *o, const char *fmt, ...)
 {
 	va_list ap;
 	int k;
 
-	if (sizeof(o->buf) - o->n < 512)
-		flush(o);
+	if (o->err)
+		return;
+	if (o->cap - o->n < 512) {
+		size_t cap = o->cap ? 2 * o->cap : 4096;
+		char *nb = realloc(o->buf, cap);
+
+		if (!nb) {
+			o->err = ENOMEM;
+			return;
+		}
+		o->buf = nb;
+		o->cap = cap;
+	}
 	va_start(ap, fmt);
-	// The analyzer loses va_start across the flush() branch above.
+	// The analyzer loses va_start across the branch above.
 	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
-	k = vsnprintf(o->buf + o->n, sizeof(o->buf) - o->n, fmt, ap);
+	k = vsnprintf(o->buf + o->n, o->cap - o->n, fmt, ap);
 	va_end(ap);
 	if (k > 0)
-		o->n += (size_t)k < sizeof(o->buf) - o->n ? (size_t)k : sizeof(o->buf) - o->n - 1;
+		o->n += (size_t)k < o->cap - o->n ? (size_t)k : o->cap - o->n - 1;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno != EINTR)
+			return errno;
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		}
+	}
+	return 0;
 }
 
 static const char *what_name(int what)
@@ -85,11 +100,8 @@ int cn__sched_dump(cn__sched *s, int fd, const char *mode)
 {
 	int64_t now = cn_now();
 	uint64_t count = 0;
-	out o;
+	out o = {NULL, 0, 0, 0};
 
-	o.fd = fd;
-	o.err = 0;
-	o.n = 0;
 	pthread_mutex_lock(&s->dump_lock);
 	for (cn__task *t = s->all; t; t = t->all_next)
 		count++;
@@ -114,7 +126,9 @@ int cn__sched_dump(cn__sched *s, int fd, const char *mode)
 		put(&o, "\n");
 	}
 	pthread_mutex_unlock(&s->dump_lock);
-	flush(&o);
+	if (!o.err)
+		o.err = write_all(fd, o.buf, o.n);
+	free(o.buf);
 	if (o.err) {
 		errno = o.err;
 		return -1;

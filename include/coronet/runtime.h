@@ -155,8 +155,10 @@ int cn_yield_now(void);
  * A coroutine spawned from another thread is listed once the scheduler
  * has taken it from its inbox.
  * Not from a signal handler (it locks and formats): for SIGQUIT, sigwait()
- * in a thread of your own, as examples/echo_server.c does. 0, or -1 with
- * EINVAL (rt NULL, fd negative) or write(2)'s errno.
+ * in a thread of your own, as examples/echo_server.c does. The report is
+ * formatted in memory and written after the lock is released: a slow fd
+ * delays only the caller. 0, or -1 with EINVAL (rt NULL, fd negative),
+ * ENOMEM, or write(2)'s errno.
  */
 int cn_runtime_dump(cn_runtime *rt, int fd);
 
