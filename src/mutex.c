@@ -178,21 +178,11 @@ int cn_cond_init(cn_cond *c)
 
 int cn_cond_destroy(cn_cond *c)
 {
-	int busy;
-
 	if (!c) {
 		errno = EINVAL;
 		return -1;
 	}
-	pthread_mutex_lock(&c->lock);
-	busy = c->q.head != NULL;
-	pthread_mutex_unlock(&c->lock);
-	if (busy) {
-		errno = EBUSY;
-		return -1;
-	}
-	pthread_mutex_destroy(&c->lock);
-	return 0;
+	return cn__waitq_destroy(&c->lock, &c->q);
 }
 
 int cn_cond_wait(cn_cond *c, cn_mutex *m, int64_t deadline)
@@ -227,26 +217,27 @@ int cn_cond_wait(cn_cond *c, cn_mutex *m, int64_t deadline)
 	return 0;
 }
 
-int cn_cond_signal(cn_cond *c)
+static int cond_wake(cn_cond *c, int all)
 {
 	if (!c) {
 		errno = EINVAL;
 		return -1;
 	}
 	pthread_mutex_lock(&c->lock);
-	cn__waitq_wake_one(&c->q, 0);
+	if (all)
+		cn__waitq_wake_all(&c->q, 0);
+	else
+		cn__waitq_wake_one(&c->q, 0);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
+int cn_cond_signal(cn_cond *c)
+{
+	return cond_wake(c, 0);
+}
+
 int cn_cond_broadcast(cn_cond *c)
 {
-	if (!c) {
-		errno = EINVAL;
-		return -1;
-	}
-	pthread_mutex_lock(&c->lock);
-	cn__waitq_wake_all(&c->q, 0);
-	pthread_mutex_unlock(&c->lock);
-	return 0;
+	return cond_wake(c, 1);
 }

@@ -25,6 +25,21 @@ void cn__waitq_wake_all(cn__waitq *q, int err)
 		;
 }
 
+int cn__waitq_destroy(pthread_mutex_t *lock, const cn__waitq *q)
+{
+	int busy;
+
+	pthread_mutex_lock(lock);
+	busy = q->head != NULL;
+	pthread_mutex_unlock(lock);
+	if (busy) {
+		errno = EBUSY;
+		return -1;
+	}
+	pthread_mutex_destroy(lock);
+	return 0;
+}
+
 void cn__waitq_enqueue(cn__waitq *q, cn__wnode *n)
 {
 	cn_promise_init(&n->p);

@@ -62,6 +62,10 @@ int cn__waitq_wake_one(cn__waitq *q, int err);
 /* Wakes every waiter with err. */
 void cn__waitq_wake_all(cn__waitq *q, int err);
 
+/* A primitive's destroy: destroys lock unless a waiter is queued on q.
+ * 0, or -1 with EBUSY (lock and q are left as they were). */
+int cn__waitq_destroy(pthread_mutex_t *lock, const cn__waitq *q);
+
 /*
  * Queues n at q's tail, unlocks lock, parks until a waker fulfils n or the
  * wait ends (deadline, cancel, stop, unless flags has CN__AWAIT_NOCANCEL),

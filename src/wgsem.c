@@ -19,22 +19,6 @@ static int init_lock(pthread_mutex_t *lock, cn__waitq *q)
 	return pthread_mutex_init(lock, NULL) ? -1 : 0;
 }
 
-/* Destroys lock unless somebody waits (EBUSY). */
-static int destroy_lock(pthread_mutex_t *lock, const cn__waitq *q)
-{
-	int busy;
-
-	pthread_mutex_lock(lock);
-	busy = q->head != NULL;
-	pthread_mutex_unlock(lock);
-	if (busy) {
-		errno = EBUSY;
-		return -1;
-	}
-	pthread_mutex_destroy(lock);
-	return 0;
-}
-
 static int fail(int err)
 {
 	errno = err;
@@ -53,7 +37,7 @@ int cn_waitgroup_init(cn_waitgroup *wg)
 
 int cn_waitgroup_destroy(cn_waitgroup *wg)
 {
-	return wg ? destroy_lock(&wg->lock, &wg->q) : fail(EINVAL);
+	return wg ? cn__waitq_destroy(&wg->lock, &wg->q) : fail(EINVAL);
 }
 
 int cn_waitgroup_add(cn_waitgroup *wg, long n)
@@ -107,7 +91,7 @@ int cn_sem_init(cn_sem *s, long value)
 
 int cn_sem_destroy(cn_sem *s)
 {
-	return s ? destroy_lock(&s->lock, &s->q) : fail(EINVAL);
+	return s ? cn__waitq_destroy(&s->lock, &s->q) : fail(EINVAL);
 }
 
 int cn_sem_tryacquire(cn_sem *s)
