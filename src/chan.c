@@ -250,10 +250,7 @@ static int one(cn_chan *ch, int op, void *elem, int64_t deadline)
 {
 	cn_chan_op o = {ch, op, elem, 0};
 
-	if (!ch) {
-		errno = EINVAL;
-		return -1;
-	}
+	/* choose checks everything, a NULL ch included (EINVAL). */
 	if (cn_chan_choose(&o, 1, deadline) < 0)
 		return -1;
 	if (o.err) {

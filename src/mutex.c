@@ -79,25 +79,35 @@ static int lock_slow(cn_mutex *m, cn_coro *me, int64_t deadline, int flags)
 	return 0;
 }
 
-static int lock_flags(cn_mutex *m, int64_t deadline, int flags)
+/* The fast path of lock and trylock: 1 when it took a free m (the
+ * caller, *me, owns it), 0 when m is held, -1 with EINVAL / EPERM. */
+static int try_take(cn_mutex *m, cn_coro **me)
 {
-	cn_coro *me;
 	int free_ = 0;
 
 	if (!m) {
 		errno = EINVAL;
 		return -1;
 	}
-	me = cn_coro_current();
-	if (!me) {
+	*me = cn_coro_current();
+	if (!*me) {
 		errno = EPERM;
 		return -1;
 	}
-	if (__atomic_compare_exchange_n(&m->state, &free_, 1, 0, __ATOMIC_ACQUIRE,
-	                                __ATOMIC_RELAXED)) {
-		__atomic_store_n(&m->owner, me, __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&m->state, &free_, 1, 0, __ATOMIC_ACQUIRE,
+	                                 __ATOMIC_RELAXED))
 		return 0;
-	}
+	__atomic_store_n(&m->owner, *me, __ATOMIC_RELAXED);
+	return 1;
+}
+
+static int lock_flags(cn_mutex *m, int64_t deadline, int flags)
+{
+	cn_coro *me;
+	int r = try_take(m, &me);
+
+	if (r)
+		return r > 0 ? 0 : -1;
 	return lock_slow(m, me, deadline, flags);
 }
 
@@ -114,24 +124,11 @@ int cn_mutex_lock_until(cn_mutex *m, int64_t deadline)
 int cn_mutex_trylock(cn_mutex *m)
 {
 	cn_coro *me;
-	int free_ = 0;
+	int r = try_take(m, &me);
 
-	if (!m) {
-		errno = EINVAL;
-		return -1;
-	}
-	me = cn_coro_current();
-	if (!me) {
-		errno = EPERM;
-		return -1;
-	}
-	if (!__atomic_compare_exchange_n(&m->state, &free_, 1, 0, __ATOMIC_ACQUIRE,
-	                                 __ATOMIC_RELAXED)) {
+	if (r == 0)
 		errno = EBUSY;
-		return -1;
-	}
-	__atomic_store_n(&m->owner, me, __ATOMIC_RELAXED);
-	return 0;
+	return r > 0 ? 0 : -1;
 }
 
 int cn_mutex_unlock(cn_mutex *m)

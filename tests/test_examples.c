@@ -24,24 +24,6 @@
 
 #include "helpers/cn_test.h"
 
-/* Runs cmd under sh; its stdout into out. Returns its exit status, or -1
- * when it could not be run or died. */
-static int run_shell(const char *cmd, char *out, size_t outlen)
-{
-	size_t got = 0;
-	FILE *f = popen(cmd, "r");
-	int st;
-
-	assert_non_null(f);
-	while (got + 1 < outlen && fgets(out + got, (int)(outlen - got), f))
-		got += strlen(out + got);
-	out[got] = '\0';
-	st = pclose(f);
-	if (!WIFEXITED(st))
-		return -1;
-	return WEXITSTATUS(st);
-}
-
 /* Runs the example with args; its stdout into out. Returns its exit
  * status, or -1 when it could not be run or died. */
 static int run_example(const char *name, const char *args, char *out, size_t outlen)
@@ -52,7 +34,7 @@ static int run_example(const char *name, const char *args, char *out, size_t out
 
 	snprintf(cmd, sizeof(cmd), "%s %s/examples/%s %s 2>&1", qemu ? qemu : "",
 	         build ? build : "build", name, args);
-	return run_shell(cmd, out, outlen);
+	return cn_test_run_shell(cmd, out, outlen);
 }
 
 static void test_worker_feed(void **state)
@@ -160,7 +142,7 @@ static void test_echo_server_dump(void **state)
 	         "while ! grep -q 'coronet: runtime' $f && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; "
 	         "kill -TERM $p; wait $p; echo \"exit $?\"; cat $f; rm -f $f",
 	         qemu ? qemu : "", build ? build : "build");
-	assert_int_equal(run_shell(cmd, out, sizeof(out)), 0);
+	assert_int_equal(cn_test_run_shell(cmd, out, sizeof(out)), 0);
 	if (!strstr(out, "exit 0\n") || !strstr(out, " mode: 1 coroutine\n") ||
 	    !strstr(out, "#1 'echo-acceptor' waiting for fd ") || !strstr(out, " to be readable"))
 		fail_msg("unexpected output:\n%s", out);

@@ -217,9 +217,7 @@ static void test_header_deadline(void **state)
 static void test_curl_wrk(void **state)
 {
 	char cmd[256], out[4096];
-	size_t got = 0;
 	struct srv s;
-	FILE *f;
 	int ran = 0;
 
 	start(&s, CN_TEST_MODE(state) == CN_NETPOLL_THREAD ? "thread" : "inline");
@@ -227,24 +225,13 @@ static void test_curl_wrk(void **state)
 		snprintf(cmd, sizeof(cmd),
 		         "curl -s --max-time 10 http://127.0.0.1:%d/ http://127.0.0.1:%d/x", s.port,
 		         s.port);
-		f = popen(cmd, "r");
-		assert_non_null(f);
-		while (got + 1 < sizeof(out) && fgets(out + got, (int)(sizeof(out) - got), f))
-			got += strlen(out + got);
-		out[got] = '\0';
-		assert_int_equal(pclose(f), 0);
+		assert_int_equal(cn_test_run_shell(cmd, out, sizeof(out)), 0);
 		assert_string_equal(out, "Hello, world!\nHello, world!\n");
 		ran++;
 	}
 	if (system("command -v wrk >/dev/null 2>&1") == 0) {
 		snprintf(cmd, sizeof(cmd), "wrk -t1 -c20 -d1s http://127.0.0.1:%d/ 2>&1", s.port);
-		f = popen(cmd, "r");
-		assert_non_null(f);
-		got = 0;
-		while (got + 1 < sizeof(out) && fgets(out + got, (int)(sizeof(out) - got), f))
-			got += strlen(out + got);
-		out[got] = '\0';
-		assert_int_equal(pclose(f), 0);
+		assert_int_equal(cn_test_run_shell(cmd, out, sizeof(out)), 0);
 		assert_non_null(strstr(out, "Requests/sec:"));
 		assert_null(strstr(out, "Non-2xx"));
 		assert_null(strstr(out, "Socket errors"));

@@ -8,9 +8,11 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,6 +106,22 @@ void cn_test_filter_from_env(void)
 
 	if (f && *f)
 		cmocka_set_test_filter(f);
+}
+
+int cn_test_run_shell(const char *cmd, char *out, size_t outlen)
+{
+	size_t got = 0;
+	FILE *f = popen(cmd, "r");
+	int st;
+
+	assert_non_null(f);
+	while (got + 1 < outlen && fgets(out + got, (int)(outlen - got), f))
+		got += strlen(out + got);
+	out[got] = '\0';
+	st = pclose(f);
+	if (!WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
 }
 
 int64_t cn_test_now(void)

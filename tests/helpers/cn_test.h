@@ -79,6 +79,11 @@ int cn_test_tcp_pair(int fds[2]);
 /* A TCP listener on 127.0.0.1 with an ephemeral port; the fd, or -1. */
 int cn_test_listener(uint16_t *port);
 
+/* Runs cmd under sh, its stdout (up to outlen - 1 bytes, NUL-terminated)
+ * into out. Returns its exit status, or -1 when it could not be run or
+ * died of a signal. Fails the test if popen() fails. */
+int cn_test_run_shell(const char *cmd, char *out, size_t outlen);
+
 /* Elapsed-time helper: CLOCK_MONOTONIC in nanoseconds. */
 int64_t cn_test_now(void);
 
