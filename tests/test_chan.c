@@ -399,6 +399,93 @@ static void test_choose_stress_threads(void **state)
 	cn_runtime_destroy(b);
 }
 
+/* --- deadlines racing peers on another thread ----------------------------
+ * Both sides of one channel use deadlines of a few tens of microseconds
+ * and retry on ETIMEDOUT, so waits keep giving up just as a peer on the
+ * other runtime claims them: a give-up that lost to a claim must report
+ * the claim's outcome (a timed-out send that was delivered would be sent
+ * again and seen twice; a timed-out receive that was served would lose
+ * the element). Every element must arrive exactly once. */
+
+#define RN 3
+
+struct race {
+	cn_chan *ch;
+	int per;
+	atomic_int next_id, senders_left, received, timeouts;
+	atomic_int *seen;
+};
+
+static int64_t soon(void)
+{
+	return cn_now() + (int64_t)(rand() % 20000);
+}
+
+static void race_sender(void *arg)
+{
+	struct race *r = arg;
+	int id = atomic_fetch_add(&r->next_id, 1);
+
+	for (int i = 0; i < r->per; i++) {
+		int v = id * r->per + i;
+
+		while (cn_chan_send(r->ch, &v, soon()) < 0) {
+			assert_int_equal(errno, ETIMEDOUT);
+			atomic_fetch_add(&r->timeouts, 1);
+		}
+	}
+	if (atomic_fetch_sub(&r->senders_left, 1) == 1)
+		assert_int_equal(cn_chan_close(r->ch), 0);
+}
+
+static void race_receiver(void *arg)
+{
+	struct race *r = arg;
+
+	for (;;) {
+		int v = -1;
+
+		if (cn_chan_recv(r->ch, &v, soon()) < 0) {
+			if (errno == EPIPE)
+				return;
+			assert_int_equal(errno, ETIMEDOUT);
+			atomic_fetch_add(&r->timeouts, 1);
+			continue;
+		}
+		assert_true(v >= 0 && v < RN * r->per);
+		atomic_fetch_add(&r->seen[v], 1);
+		atomic_fetch_add(&r->received, 1);
+	}
+}
+
+static void test_deadline_race_threads(void **state)
+{
+	for (size_t cap = 0; cap < 2; cap++) {
+		cn_runtime *a = cn_test_runtime_for(state), *b = cn_test_runtime_for(state);
+		struct race r = {.per = cn_test_scaled(2000, 20)};
+		pthread_t th;
+
+		r.ch = cn_chan_create(sizeof(int), cap);
+		r.seen = calloc((size_t)(RN * r.per), sizeof(*r.seen));
+		assert_non_null(r.seen);
+		atomic_store(&r.senders_left, RN);
+		for (int i = 0; i < RN; i++) {
+			assert_int_equal(cn_spawn(b, race_sender, &r, NULL), 0);
+			assert_int_equal(cn_spawn(a, race_receiver, &r, NULL), 0);
+		}
+		assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
+		assert_int_equal(cn_runtime_run(a), 0);
+		pthread_join(th, NULL);
+		assert_int_equal(atomic_load(&r.received), RN * r.per);
+		for (int i = 0; i < RN * r.per; i++)
+			assert_int_equal(atomic_load(&r.seen[i]), 1);
+		assert_int_equal(cn_chan_destroy(r.ch), 0);
+		free(r.seen);
+		cn_runtime_destroy(a);
+		cn_runtime_destroy(b);
+	}
+}
+
 static void test_misuse(void **state)
 {
 	cn_chan *ch;
@@ -433,6 +520,7 @@ int main(void)
 		CN_TEST_BOTH(test_close_wakes_all),
 		CN_TEST_BOTH(test_choose),
 		CN_TEST_BOTH(test_choose_stress_threads),
+		CN_TEST_BOTH(test_deadline_race_threads),
 		cmocka_unit_test(test_misuse),
 	};
 

@@ -469,6 +469,70 @@ static void test_waitgroup_sem(void **state)
 	cn_runtime_destroy(rt);
 }
 
+/* A semaphore's units are conserved when acquires with deadlines of a few
+ * microseconds race releases from another runtime: an acquire that gave up
+ * just as a release chose it must keep the unit (else a unit is lost and
+ * the acquirers never reach the total), and one that gave up first must not
+ * take one. */
+struct sem_race {
+	cn_sem s;
+	long total;
+	atomic_long acquired, timeouts;
+};
+
+static void sem_releaser(void *arg)
+{
+	struct sem_race *r = arg;
+
+	for (long i = 0; i < r->total / 2; i++) {
+		/* A pause of 0-15 us (spun: sleeps are coarser), so acquirers
+		 * wait about as long as their deadlines. */
+		int64_t until = cn_now() + rand() % 15000;
+
+		while (cn_now() < until)
+			;
+		assert_int_equal(cn_sem_release(&r->s), 0);
+		cn_yield_now();
+	}
+}
+
+static void sem_acquirer(void *arg)
+{
+	struct sem_race *r = arg;
+	int64_t give_up = in_ms(20000);
+
+	while (atomic_load(&r->acquired) < r->total && cn_now() < give_up) {
+		if (cn_sem_acquire(&r->s, cn_now() + rand() % 20000) == 0) {
+			atomic_fetch_add(&r->acquired, 1);
+		} else {
+			assert_int_equal(errno, ETIMEDOUT);
+			atomic_fetch_add(&r->timeouts, 1);
+		}
+	}
+}
+
+static void test_sem_deadline_race_threads(void **state)
+{
+	cn_runtime *a = cn_test_runtime_for(state), *b = cn_test_runtime_for(state);
+	struct sem_race r = {.total = 2 * cn_test_scaled(3000, 30)};
+	pthread_t th;
+
+	assert_int_equal(cn_sem_init(&r.s, 0), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cn_spawn(b, sem_releaser, &r, NULL), 0);
+		assert_int_equal(cn_spawn(a, sem_acquirer, &r, NULL), 0);
+	}
+	assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
+	assert_int_equal(cn_runtime_run(a), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(atomic_load(&r.acquired), r.total);
+	assert_int_equal(cn_sem_tryacquire(&r.s), -1); /* no unit left over */
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(cn_sem_destroy(&r.s), 0);
+	cn_runtime_destroy(a);
+	cn_runtime_destroy(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,6 +542,7 @@ int main(void)
 		CN_TEST_BOTH(test_cond_queue),
 		CN_TEST_BOTH(test_cond_timeout_cancel),
 		CN_TEST_BOTH(test_waitgroup_sem),
+		CN_TEST_BOTH(test_sem_deadline_race_threads),
 	};
 
 	cn_test_watchdog(300);
