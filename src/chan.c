@@ -1,28 +1,32 @@
 /*
  * src/chan.c — channels and choose (coronet/chan.h).
  *
- * Every operation is a choose: send and receive are choices of one. A
- * chooser locks the channels of its operations (in address order, so two
- * choosers cannot deadlock), tries each operation in array order, and if
- * none can complete queues one node per operation on its channel's send
- * or receive queue, all pointing at one choice in its frame: a promise
- * and `fired` (-1 open, -2 given up, else the index of the operation that
- * completed). A peer that finds a node claims its choice with one CAS on
- * `fired` (so only one operation of a choose ever completes), moves the
- * element and fulfils the promise, all under the node's channel's lock; a
- * node whose choice is claimed or given up is stale and dropped. The
- * chooser, woken or giving up (it CASes -1 -> -2; if that fails, a claim
- * won and its outcome stands), locks all its channels again and unlinks
- * what is left of its nodes before it returns: once it holds those locks
- * no peer is still touching its frame (the waitq.h rule, per channel).
+ * A waiting operation is a node on its channel's send or receive queue,
+ * pointing at a choice in the waiter's frame: a promise and `fired` (-1
+ * open, -2 given up, else the index of the operation that completed). A
+ * peer that finds a node claims its choice, moves the element and hands
+ * the promise its outcome, all under the node's channel's lock; that is
+ * promise_internal.h's "waits ordered by a lock", so a message between two
+ * coroutines pays the channel lock and nothing else in atomics.
+ *
+ * Send and receive (one operation) take one lock, and their node is the
+ * only one of its choice: the lock alone decides who claims it, and a
+ * waiter that gives up (deadline, cancel) does so under the lock. A choose
+ * of several locks its channels in address order (so two choosers cannot
+ * deadlock), tries each operation in array order, and if none can
+ * complete queues one node per operation, all on one choice. Peers under
+ * different locks may then race for it: they claim with one CAS on
+ * `fired`, so only one operation completes; a node whose choice is claimed
+ * or given up is stale and dropped. The chooser, woken or giving up (a CAS
+ * -1 -> -2; if that fails a claim won and its outcome stands), locks all
+ * its channels again and unlinks what is left of its nodes: once it holds
+ * those locks no peer is still touching its frame.
  *
  * Threads: see chan.h.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <pthread.h>
 
 #include "coronet/chan.h"
 #include "coronet/io.h"
@@ -32,10 +36,11 @@
 
 typedef struct choice {
 	int fired;
+	int solo; /* one operation: claimed under its channel's lock, no CAS */
 	cn_promise p;
 } choice;
 
-/* A chooser's node on one channel's queue. It uses waitq.h's list (its
+/* A waiter's node on one channel's queue. It uses waitq.h's list (its
  * own promise is unused: the choice's is the one awaited). */
 typedef struct cnode {
 	cn__wnode w; /* first: queue links */
@@ -46,7 +51,7 @@ typedef struct cnode {
 } cnode;
 
 struct cn_chan {
-	pthread_mutex_t lock;
+	cn__lock lock;
 	size_t esz, cap, head, count;
 	char *buf;
 	int closed;
@@ -62,6 +67,10 @@ static cnode *claim_peer(cn__waitq *q)
 		int open = -1;
 
 		cn__waitq_remove(q, &n->w);
+		if (n->c->solo) {
+			n->c->fired = n->idx;
+			return n;
+		}
 		if (__atomic_compare_exchange_n(&n->c->fired, &open, n->idx, 0, __ATOMIC_ACQ_REL,
 		                                __ATOMIC_RELAXED))
 			return n;
@@ -72,7 +81,7 @@ static cnode *claim_peer(cn__waitq *q)
 static void serve(cnode *n, int err)
 {
 	n->err = err;
-	cn_promise_fulfil(&n->c->p, n->idx, 0);
+	cn__promise_hand(&n->c->p, n->idx, 0);
 }
 
 cn_chan *cn_chan_create(size_t elem_size, size_t capacity)
@@ -91,7 +100,6 @@ cn_chan *cn_chan_create(size_t elem_size, size_t capacity)
 	}
 	ch->esz = elem_size;
 	ch->cap = capacity;
-	pthread_mutex_init(&ch->lock, NULL);
 	return ch;
 }
 
@@ -169,18 +177,68 @@ next:;
 static void lock_all(cn_chan **set, int k)
 {
 	for (int i = 0; i < k; i++)
-		pthread_mutex_lock(&set[i]->lock);
+		cn__lock_take(&set[i]->lock);
 }
 
 static void unlock_all(cn_chan **set, int k)
 {
 	for (int i = k - 1; i >= 0; i--)
-		pthread_mutex_unlock(&set[i]->lock);
+		cn__lock_give(&set[i]->lock);
 }
 
 static cn__waitq *queue_of(cn_chan *ch, int op)
 {
 	return op == CN_CHAN_SEND ? &ch->sendq : &ch->recvq;
+}
+
+static int valid(const cn_chan_op *o)
+{
+	return o->ch && (o->op == CN_CHAN_RECV || (o->op == CN_CHAN_SEND && o->elem));
+}
+
+/* One operation: 0 (its outcome in o->err) or -1 with errno. The caller
+ * checked o and that it runs on its own scheduler. */
+static int solo(cn_chan_op *o, int64_t deadline)
+{
+	cn_chan *ch = o->ch;
+	cnode node;
+	choice c;
+	int err;
+
+	cn__lock_take(&ch->lock);
+	if (try_op(ch, o->op, o->elem, &o->err)) {
+		cn__lock_give(&ch->lock);
+		return 0;
+	}
+	if (deadline != CN_NO_DEADLINE && deadline <= cn_now()) {
+		cn__lock_give(&ch->lock);
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	c.fired = -1;
+	c.solo = 1;
+	cn__promise_arm(&c.p);
+	node.c = &c;
+	node.idx = 0;
+	node.err = 0;
+	node.elem = o->elem;
+	cn__waitq_push(queue_of(ch, o->op), &node.w);
+	cn__lock_give(&ch->lock);
+
+	err = cn__promise_park(&c.p, deadline, CN__AWAIT_FOR(CN__WHAT_CHAN));
+	if (err) {
+		cn__lock_take(&ch->lock);
+		if (node.w.queued) {
+			cn__waitq_remove(queue_of(ch, o->op), &node.w);
+			cn__lock_give(&ch->lock);
+			errno = err;
+			return -1;
+		}
+		cn__lock_give(&ch->lock);
+		cn__promise_settled(&c.p); /* a peer chose us first: it stands */
+	}
+	o->err = node.err;
+	return 0;
 }
 
 int cn_chan_choose(cn_chan_op *ops, int n, int64_t deadline)
@@ -195,14 +253,15 @@ int cn_chan_choose(cn_chan_op *ops, int n, int64_t deadline)
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
-		if (!ops[i].ch || (ops[i].op != CN_CHAN_SEND && ops[i].op != CN_CHAN_RECV) ||
-		    (ops[i].op == CN_CHAN_SEND && !ops[i].elem)) {
+		if (!valid(&ops[i])) {
 			errno = EINVAL;
 			return -1;
 		}
 	}
 	if (!cn__waiter_current())
 		return -1;
+	if (n == 1)
+		return solo(ops, deadline);
 	k = lock_set(ops, n, set);
 	lock_all(set, k);
 	for (int i = 0; i < n; i++) {
@@ -217,7 +276,8 @@ int cn_chan_choose(cn_chan_op *ops, int n, int64_t deadline)
 		return -1;
 	}
 	c.fired = -1;
-	cn_promise_init(&c.p);
+	c.solo = 0;
+	cn__promise_arm(&c.p);
 	for (int i = 0; i < n; i++) {
 		nodes[i].c = &c;
 		nodes[i].idx = i;
@@ -227,7 +287,7 @@ int cn_chan_choose(cn_chan_op *ops, int n, int64_t deadline)
 	}
 	unlock_all(set, k);
 
-	err = cn__promise_await(&c.p, deadline, CN__AWAIT_FOR(CN__WHAT_CHAN)) < 0 ? errno : 0;
+	err = cn__promise_park(&c.p, deadline, CN__AWAIT_FOR(CN__WHAT_CHAN));
 	if (err && !__atomic_compare_exchange_n(&c.fired, &open, -2, 0, __ATOMIC_ACQ_REL,
 	                                        __ATOMIC_ACQUIRE))
 		err = 0; /* a peer claimed us first: its outcome stands */
@@ -242,6 +302,7 @@ int cn_chan_choose(cn_chan_op *ops, int n, int64_t deadline)
 		errno = err;
 		return -1;
 	}
+	cn__promise_settled(&c.p); /* at once unless the hand-over is on its way */
 	ops[c.fired].err = nodes[c.fired].err;
 	return c.fired;
 }
@@ -250,8 +311,11 @@ static int one(cn_chan *ch, int op, void *elem, int64_t deadline)
 {
 	cn_chan_op o = {ch, op, elem, 0};
 
-	/* choose checks everything, a NULL ch included (EINVAL). */
-	if (cn_chan_choose(&o, 1, deadline) < 0)
+	if (!valid(&o)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!cn__waiter_current() || solo(&o, deadline) < 0)
 		return -1;
 	if (o.err) {
 		errno = o.err;
@@ -280,7 +344,7 @@ int cn_chan_close(cn_chan *ch)
 		errno = EINVAL;
 		return -1;
 	}
-	pthread_mutex_lock(&ch->lock);
+	cn__lock_take(&ch->lock);
 	if (ch->closed) {
 		err = EALREADY;
 	} else {
@@ -293,7 +357,7 @@ int cn_chan_close(cn_chan *ch)
 		while ((n = claim_peer(&ch->sendq)))
 			serve(n, EPIPE);
 	}
-	pthread_mutex_unlock(&ch->lock);
+	cn__lock_give(&ch->lock);
 	if (err) {
 		errno = err;
 		return -1;
@@ -309,9 +373,9 @@ long cn_chan_len(cn_chan *ch)
 		errno = EINVAL;
 		return -1;
 	}
-	pthread_mutex_lock(&ch->lock);
+	cn__lock_take(&ch->lock);
 	n = (long)ch->count;
-	pthread_mutex_unlock(&ch->lock);
+	cn__lock_give(&ch->lock);
 	return n;
 }
 
@@ -323,14 +387,13 @@ int cn_chan_destroy(cn_chan *ch)
 		errno = EINVAL;
 		return -1;
 	}
-	pthread_mutex_lock(&ch->lock);
+	cn__lock_take(&ch->lock);
 	busy = ch->sendq.head || ch->recvq.head;
-	pthread_mutex_unlock(&ch->lock);
+	cn__lock_give(&ch->lock);
 	if (busy) {
 		errno = EBUSY;
 		return -1;
 	}
-	pthread_mutex_destroy(&ch->lock);
 	free(ch->buf);
 	free(ch);
 	return 0;

@@ -91,6 +91,7 @@ struct cn_coro {
 
 _Static_assert(offsetof(struct cn_coro, sp) == 0x00, "CO_SP in src/arch/*.S");
 _Static_assert(offsetof(struct cn_coro, back) == 0x08, "CO_BACK in src/arch/*.S");
+_Static_assert(offsetof(struct cn_coro, user) == CN__CORO_USER_AT, "coro_internal.h");
 
 /* The assembly switch (src/arch/switch_*.S). */
 CN__HIDDEN int cn__switch_in(cn_coro *co);
@@ -371,11 +372,6 @@ size_t cn_coro_stack_size(const cn_coro *co)
 		return 0;
 	}
 	return (size_t)(co->stack.hi - co->stack.lo);
-}
-
-void *cn__coro_user(const cn_coro *co)
-{
-	return co->user;
 }
 
 void cn__coro_set_user(cn_coro *co, void *user)

@@ -9,8 +9,13 @@
 #include "coronet/coro.h"
 #include "stack.h"
 
-/* One pointer of owner data (the scheduler's task); NULL until set. */
-void *cn__coro_user(const cn_coro *co);
+/* One pointer of owner data (the scheduler's task); NULL until set. Read
+ * on every wait and wake, so inline: coro.c asserts where it lies. */
+#define CN__CORO_USER_AT (7 * sizeof(void *))
+static inline void *cn__coro_user(const cn_coro *co)
+{
+	return *(void *const *)(const void *)((const char *)co + CN__CORO_USER_AT);
+}
 void cn__coro_set_user(cn_coro *co, void *user);
 
 /*

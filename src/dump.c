@@ -102,7 +102,7 @@ int cn__sched_dump(cn__sched *s, int fd, const char *mode)
 	uint64_t count = 0;
 	out o = {NULL, 0, 0, 0};
 
-	pthread_mutex_lock(&s->dump_lock);
+	cn__lock_take(&s->dump_lock);
 	for (cn__task *t = s->all; t; t = t->all_next)
 		count++;
 	put(&o, "coronet: runtime %p, %s mode: %llu coroutine%s\n", (void *)s->rt, mode,
@@ -125,7 +125,7 @@ int cn__sched_dump(cn__sched *s, int fd, const char *mode)
 		}
 		put(&o, "\n");
 	}
-	pthread_mutex_unlock(&s->dump_lock);
+	cn__lock_give(&s->dump_lock);
 	if (!o.err)
 		o.err = write_all(fd, o.buf, o.n);
 	free(o.buf);

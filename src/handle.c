@@ -14,18 +14,39 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base.h"
 #include "handle.h"
 #include "promise_internal.h"
 #include "spawn.h"
 
+/* Through the cache of the scheduler running on this thread, if any
+ * (bcache.h): whichever runtime the handle is for, the block is the same. */
+static cn_task *handle_alloc(void)
+{
+	cn__sched *here = cn__sched_here();
+	cn_task *h = here ? cn__bcache_get(&here->handles) : NULL;
+
+	if (h)
+		memset(h, 0, sizeof(*h));
+	else
+		h = calloc(1, sizeof(*h));
+	return h;
+}
+
+static void handle_free(cn_task *h)
+{
+	cn__sched *here = cn__sched_here();
+
+	if (!here || !cn__bcache_put(&here->handles, h))
+		free(h);
+}
+
 void cn__handle_unref(cn_task *h)
 {
-	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		pthread_mutex_destroy(&h->lock);
-		free(h);
-	}
+	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		handle_free(h);
 }
 
 static void entry(void *arg)
@@ -41,14 +62,14 @@ static void handle_end(cn__task *t, int ran)
 {
 	cn_task *h = t->h;
 
-	pthread_mutex_lock(&h->lock);
+	cn__lock_take(&h->lock);
 	h->t = NULL;
 	h->state = ran ? CN__H_DONE : CN__H_UNRUN;
 	if (h->joiner) {
-		cn_promise_fulfil(h->joiner, 0, 0);
+		cn__promise_hand(h->joiner, 0, 0);
 		h->joiner = NULL;
 	}
-	pthread_mutex_unlock(&h->lock);
+	cn__lock_give(&h->lock);
 	if (h->on_end)
 		h->on_end(h);
 	cn__handle_unref(h);
@@ -63,7 +84,7 @@ cn_task *cn__handle_make(cn_runtime *rt, cn_task_fn fn, void *arg, const cn_coro
 		errno = EINVAL;
 		return NULL;
 	}
-	h = calloc(1, sizeof(*h));
+	h = handle_alloc();
 	if (!h) {
 		errno = ENOMEM;
 		return NULL;
@@ -72,11 +93,10 @@ cn_task *cn__handle_make(cn_runtime *rt, cn_task_fn fn, void *arg, const cn_coro
 	if (!t) {
 		int saved = errno;
 
-		free(h);
+		handle_free(h);
 		errno = saved;
 		return NULL;
 	}
-	pthread_mutex_init(&h->lock, NULL);
 	h->refs = 2;
 	h->fn = fn;
 	h->arg = arg;
@@ -101,14 +121,14 @@ cn_task *cn_task_spawn(cn_runtime *rt, cn_task_fn fn, void *arg, const cn_coro_o
 	return h;
 }
 
-/* Called with h locked, h->state DONE or UNRUN: hands the outcome over
- * and frees the owner's reference. */
+/* h->state is DONE or UNRUN, and the caller saw it written (under h's
+ * lock, or through the end's hand-over): hands the outcome over and frees
+ * the owner's reference. */
 static int joined(cn_task *h, void **result)
 {
 	int state = h->state;
 	void *r = h->result;
 
-	pthread_mutex_unlock(&h->lock);
 	cn__handle_unref(h);
 	if (state == CN__H_UNRUN) {
 		errno = ESRCH;
@@ -132,30 +152,36 @@ int cn_task_join(cn_task *h, void **result, int64_t deadline)
 	me = cn__task_current();
 	if (!me)
 		return -1;
-	pthread_mutex_lock(&h->lock);
-	if (h->state != CN__H_RUNNING)
+	cn__lock_take(&h->lock);
+	if (h->state != CN__H_RUNNING) {
+		cn__lock_give(&h->lock);
 		return joined(h, result);
+	}
 	if (h->t == me || h->joiner) {
-		pthread_mutex_unlock(&h->lock);
-		errno = h->t == me ? EDEADLK : EBUSY;
+		err = h->t == me ? EDEADLK : EBUSY;
+		cn__lock_give(&h->lock);
+		errno = err;
 		return -1;
 	}
-	cn_promise_init(&jp);
+	cn__promise_arm(&jp);
 	/* Cleared under the lock before the join returns (the header
 	 * comment): never left pointing into a dead frame. */
 	h->joiner = &jp; // cppcheck-suppress autoVariables
-	pthread_mutex_unlock(&h->lock);
+	cn__lock_give(&h->lock);
 
-	err = cn__promise_await(&jp, deadline, CN__AWAIT_FOR(CN__WHAT_JOIN)) < 0 ? errno : 0;
-
-	pthread_mutex_lock(&h->lock);
-	if (h->joiner == &jp)
-		h->joiner = NULL; /* the end has not come: it will not see jp */
-	if (h->state != CN__H_RUNNING)
-		return joined(h, result); /* an end that raced the give-up won */
-	pthread_mutex_unlock(&h->lock);
-	errno = err ? err : EIO; /* err is set: a fulfil means the end came */
-	return -1;
+	err = cn__promise_park(&jp, deadline, CN__AWAIT_FOR(CN__WHAT_JOIN));
+	if (err) {
+		cn__lock_take(&h->lock);
+		if (h->joiner == &jp) {
+			h->joiner = NULL; /* the end has not come: it will not see jp */
+			cn__lock_give(&h->lock);
+			errno = err;
+			return -1;
+		}
+		cn__lock_give(&h->lock);
+		cn__promise_settled(&jp); /* an end that raced the give-up won */
+	}
+	return joined(h, result);
 }
 
 int cn_task_detach(cn_task *h)
@@ -164,13 +190,13 @@ int cn_task_detach(cn_task *h)
 		errno = EINVAL;
 		return -1;
 	}
-	pthread_mutex_lock(&h->lock);
+	cn__lock_take(&h->lock);
 	if (h->joiner) {
-		pthread_mutex_unlock(&h->lock);
+		cn__lock_give(&h->lock);
 		errno = EBUSY;
 		return -1;
 	}
-	pthread_mutex_unlock(&h->lock);
+	cn__lock_give(&h->lock);
 	cn__handle_unref(h);
 	return 0;
 }
@@ -180,10 +206,10 @@ static void cancel_call(cn__call *c)
 {
 	cn_task *h = CN__CONTAINER_OF(c, cn_task, call);
 
-	pthread_mutex_lock(&h->lock);
+	cn__lock_take(&h->lock);
 	if (h->t)
 		cn__sched_cancel(h->s, h->t);
-	pthread_mutex_unlock(&h->lock);
+	cn__lock_give(&h->lock);
 	cn__handle_unref(h);
 }
 
@@ -193,7 +219,7 @@ int cn_task_cancel(cn_task *h)
 		errno = EINVAL;
 		return -1;
 	}
-	pthread_mutex_lock(&h->lock);
+	cn__lock_take(&h->lock);
 	if (h->state == CN__H_RUNNING && !h->cancel) {
 		h->cancel = 1;
 		if (cn__sched_here() == h->s) {
@@ -204,7 +230,7 @@ int cn_task_cancel(cn_task *h)
 			cn__inbox_push(&h->s->inbox, &h->s->inbox.calls, &h->call.link, &h->call);
 		}
 	}
-	pthread_mutex_unlock(&h->lock);
+	cn__lock_give(&h->lock);
 	return 0;
 }
 

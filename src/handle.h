@@ -15,16 +15,15 @@
 #ifndef CORONET_HANDLE_H
 #define CORONET_HANDLE_H
 
-#include <pthread.h>
-
 #include "coronet/task.h"
 #include "inbox.h"
+#include "lock.h"
 #include "sched.h"
 
 enum { CN__H_RUNNING = 0, CN__H_DONE = 1, CN__H_UNRUN = 2 };
 
 struct cn_task {
-	pthread_mutex_t lock;
+	cn__lock lock;
 	int refs;         /* __atomic */
 	cn__sched *s;     /* its scheduler, for good */
 	cn__task *t;      /* while the coroutine lives; under lock */

@@ -29,7 +29,7 @@ int cn_mutex_init(cn_mutex *m)
 	m->state = 0;
 	m->owner = NULL;
 	m->q.head = m->q.tail = NULL;
-	pthread_mutex_init(&m->lock, NULL);
+	m->lock = 0;
 	return 0;
 }
 
@@ -43,7 +43,6 @@ int cn_mutex_destroy(cn_mutex *m)
 		errno = EBUSY;
 		return -1;
 	}
-	pthread_mutex_destroy(&m->lock);
 	return 0;
 }
 
@@ -63,14 +62,14 @@ static int lock_slow(cn_mutex *m, cn_coro *me, int64_t deadline, int flags)
 	}
 	if (!cn__waiter_current())
 		return -1;
-	pthread_mutex_lock(&m->lock);
+	cn__lock_take(&m->lock);
 	if (__atomic_exchange_n(&m->state, 2, __ATOMIC_ACQUIRE) == 0) {
+		cn__lock_give(&m->lock);
 		err = 0;
 	} else {
 		/* Served (0): the unlocker handed m over, the word says held. */
 		err = cn__waitq_wait(&m->q, &n, &m->lock, deadline, flags);
 	}
-	pthread_mutex_unlock(&m->lock);
 	if (err) {
 		errno = err;
 		return -1;
@@ -147,7 +146,7 @@ int cn_mutex_unlock(cn_mutex *m)
 	if (__atomic_compare_exchange_n(&m->state, &held, 0, 0, __ATOMIC_RELEASE,
 	                                __ATOMIC_RELAXED))
 		return 0;
-	pthread_mutex_lock(&m->lock);
+	cn__lock_take(&m->lock);
 	if (m->q.head) {
 		/* Hand over: the word stays held; 1 once the last waiter goes. */
 		if (m->q.head == m->q.tail)
@@ -156,7 +155,7 @@ int cn_mutex_unlock(cn_mutex *m)
 	} else {
 		__atomic_store_n(&m->state, 0, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&m->lock);
+	cn__lock_give(&m->lock);
 	return 0;
 }
 
@@ -169,7 +168,7 @@ int cn_cond_init(cn_cond *c)
 		return -1;
 	}
 	c->q.head = c->q.tail = NULL;
-	pthread_mutex_init(&c->lock, NULL);
+	c->lock = 0;
 	return 0;
 }
 
@@ -198,12 +197,11 @@ int cn_cond_wait(cn_cond *c, cn_mutex *m, int64_t deadline)
 		return -1;
 	}
 	/* Queued before m is released: a signal after the release finds us. */
-	pthread_mutex_lock(&c->lock);
+	cn__lock_take(&c->lock);
 	cn__waitq_enqueue(&c->q, &n);
-	pthread_mutex_unlock(&c->lock);
+	cn__lock_give(&c->lock);
 	cn_mutex_unlock(m);
 	err = cn__waitq_await(&c->q, &n, &c->lock, deadline, 0);
-	pthread_mutex_unlock(&c->lock);
 	/* The caller's critical section goes on: m is retaken whatever
 	 * happened, a cancel or a stop included. */
 	lock_flags(m, CN_NO_DEADLINE, CN__AWAIT_NOCANCEL);
@@ -220,12 +218,12 @@ static int cond_wake(cn_cond *c, int all)
 		errno = EINVAL;
 		return -1;
 	}
-	pthread_mutex_lock(&c->lock);
+	cn__lock_take(&c->lock);
 	if (all)
 		cn__waitq_wake_all(&c->q, 0);
 	else
 		cn__waitq_wake_one(&c->q, 0);
-	pthread_mutex_unlock(&c->lock);
+	cn__lock_give(&c->lock);
 	return 0;
 }
 

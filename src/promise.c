@@ -181,6 +181,41 @@ ssize_t cn__promise_await(cn_promise *p, int64_t deadline, int flags)
 	return outcome(p);
 }
 
+void cn__promise_arm(cn_promise *p)
+{
+	cn_promise_init(p);
+	p->waiter = cn_coro_current();
+	/* Relaxed: every waker reads this under the lock the caller holds. */
+	__atomic_store_n(&p->state, CN__P_WAITER, __ATOMIC_RELAXED);
+}
+
+void cn__promise_hand(cn_promise *p, ssize_t result, int err)
+{
+	cn__waiter *w = cn__coro_user(p->waiter);
+
+	p->result = err ? -1 : result;
+	p->err = err;
+	/* Release: an inbox hand-over publishes the outcome with it. */
+	__atomic_store_n(&p->state, CN__P_WAITER | CN__P_CLAIMED | CN__P_FULFILLED,
+	                 __ATOMIC_RELEASE);
+	w->ops->wake(w, p);
+}
+
+int cn__promise_park(cn_promise *p, int64_t deadline, int flags)
+{
+	cn__waiter *w = cn__coro_user(p->waiter);
+
+	return w->ops->wait(w, p, deadline, flags | CN__AWAIT_LOCKED);
+}
+
+void cn__promise_settled(cn_promise *p)
+{
+	cn__waiter *w = cn__coro_user(p->waiter);
+
+	while (!(__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) & CN__P_DELIVERED))
+		w->ops->wait(w, p, -1 /* CN_NO_DEADLINE */, CN__AWAIT_NOCANCEL | CN__AWAIT_LOCKED);
+}
+
 ssize_t cn_promise_await(cn_promise *p)
 {
 	return cn_promise_await_until(p, -1);

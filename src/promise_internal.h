@@ -94,6 +94,40 @@ enum {
 };
 ssize_t cn__promise_await(cn_promise *p, int64_t deadline, int flags);
 
+/* For a waiter's ops->wait (sched.h's task_wait): return the error that
+ * ends the wait (deadline, cancel, stop) without giving up on p: the
+ * caller's lock decides (below). */
+#define CN__AWAIT_LOCKED 2
+
+/*
+ * Waits ordered by a lock. The coroutine primitives (waitq.c, chan.c,
+ * handle.c) keep their waiters on lists guarded by a cn__lock (lock.h),
+ * and a waker takes a waiter off its list and hands it the outcome with
+ * that lock held. The lock then orders what the protocol above orders
+ * with read-modify-writes, so these waits make none:
+ *   - the waiter arms its promise (cn__promise_arm) and links itself,
+ *     lock held; releases the lock; parks (cn__promise_park);
+ *   - a waker, lock held, unlinks it and calls cn__promise_hand: on the
+ *     waiter's own scheduler thread that makes it runnable at once; from
+ *     another thread it goes through that scheduler's inbox;
+ *   - a park that ended early (deadline, cancel, stop) retakes the lock:
+ *     still linked, the waiter gave up (it unlinks itself, and nobody will
+ *     touch its frame); not linked, a waker chose it first, its outcome
+ *     stands, and cn__promise_settled waits until the hand-over has
+ *     arrived (an inbox entry may still name the promise).
+ * Threads: arm, park and settled by the waiting coroutine on its own
+ * scheduler thread (it checked with cn__waiter_current()); hand by any
+ * thread, with the list's lock held.
+ */
+void cn__promise_arm(cn_promise *p);
+void cn__promise_hand(cn_promise *p, ssize_t result, int err);
+/* 0 once p was handed over and delivered, else the errno value that
+ * ended the park early; flags as cn__promise_await's. */
+int cn__promise_park(cn_promise *p, int64_t deadline, int flags);
+/* Waits, whatever happens (no deadline, no cancel), until the hand-over
+ * of p has been delivered. */
+void cn__promise_settled(cn_promise *p);
+
 /* The calling coroutine's waiter, if it runs on its own scheduler's thread;
  * NULL with EPERM otherwise (no coroutine, a plain coroutine, another
  * thread). */

@@ -24,9 +24,11 @@
 #include "coronet/coro.h"
 #include "coronet/io.h"
 #include "coronet/runtime.h"
+#include "bcache.h"
 #include "fdtable.h"
 #include "handoff.h"
 #include "inbox.h"
+#include "lock.h"
 #include "poller.h"
 #include "pool.h"
 #include "promise_internal.h"
@@ -95,14 +97,17 @@ struct cn__sched {
 	int64_t spin_ns; /* thread mode: spin before sleeping (idle.c) */
 	unsigned rounds;
 	int cancelled_all;
-	int64_t round_now;   /* cn_now() at the start of the current round */
+	int64_t round_now;   /* cn_now() at the start of a recent round (sched.c) */
+	int64_t last_poll;   /* inline mode: when the kernel was last polled */
+	int clock_due;       /* the scheduler idled: the next round reads the clock */
+	cn__bcache tasks, handles; /* freed blocks for reuse (bcache.h) */
 	unsigned pool_waits; /* coroutines waiting for a pool job (blocking.c) */
 	int64_t next_sweep;  /* when stale waits are looked for next */
 	uint64_t st_spawned, st_finished, st_polls, st_completions;
 
 	/* Every task queued and not yet finished (the dump's list): this
 	 * thread links and unlinks under the lock, any thread reads. */
-	pthread_mutex_t dump_lock;
+	cn__lock dump_lock;
 	cn__task *all;
 
 	/* Any thread pushes, this scheduler's thread takes (inbox.h). */

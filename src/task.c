@@ -32,7 +32,12 @@ static void task_wake(cn__waiter *w, cn_promise *p)
 	cn__task *t = (cn__task *)w;
 
 	if (cn__sched_here() == t->s) {
-		__atomic_fetch_or(&p->state, CN__P_DELIVERED, __ATOMIC_RELAXED);
+		/* No read-modify-write: on this thread nothing else moves the
+		 * state now but a second fulfil's "claimed" bit, which is set
+		 * already (a fulfil that wakes has claimed). */
+		__atomic_store_n(&p->state,
+		                 __atomic_load_n(&p->state, __ATOMIC_RELAXED) | CN__P_DELIVERED,
+		                 __ATOMIC_RELAXED);
 		cn__sched_wake(p);
 		return;
 	}
@@ -102,6 +107,8 @@ static int task_wait(cn__waiter *w, cn_promise *p, int64_t deadline, int flags)
 			err = 0;
 			break;
 		}
+		if (err && (flags & CN__AWAIT_LOCKED))
+			break; /* the caller's lock decides whether it gave up */
 		if (err) {
 			int prev = __atomic_fetch_and(&p->state, ~CN__P_WAITER, __ATOMIC_ACQ_REL);
 

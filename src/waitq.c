@@ -15,7 +15,7 @@ int cn__waitq_wake_one(cn__waitq *q, int err)
 	if (!n)
 		return 0;
 	cn__waitq_remove(q, n);
-	cn_promise_fulfil(&n->p, 0, err);
+	cn__promise_hand(&n->p, 0, err);
 	return 1;
 }
 
@@ -25,47 +25,49 @@ void cn__waitq_wake_all(cn__waitq *q, int err)
 		;
 }
 
-int cn__waitq_destroy(pthread_mutex_t *lock, const cn__waitq *q)
+int cn__waitq_destroy(cn__lock *lock, const cn__waitq *q)
 {
 	int busy;
 
-	pthread_mutex_lock(lock);
+	cn__lock_take(lock);
 	busy = q->head != NULL;
-	pthread_mutex_unlock(lock);
+	cn__lock_give(lock);
 	if (busy) {
 		errno = EBUSY;
 		return -1;
 	}
-	pthread_mutex_destroy(lock);
 	return 0;
 }
 
 void cn__waitq_enqueue(cn__waitq *q, cn__wnode *n)
 {
-	cn_promise_init(&n->p);
+	cn__promise_arm(&n->p);
 	cn__waitq_push(q, n);
 }
 
-int cn__waitq_wait(cn__waitq *q, cn__wnode *n, pthread_mutex_t *lock, int64_t deadline, int flags)
+int cn__waitq_wait(cn__waitq *q, cn__wnode *n, cn__lock *lock, int64_t deadline, int flags)
 {
 	cn__waitq_enqueue(q, n);
-	pthread_mutex_unlock(lock);
+	cn__lock_give(lock);
 	return cn__waitq_await(q, n, lock, deadline, flags);
 }
 
-int cn__waitq_await(cn__waitq *q, cn__wnode *n, pthread_mutex_t *lock, int64_t deadline,
-                    int flags)
+int cn__waitq_await(cn__waitq *q, cn__wnode *n, cn__lock *lock, int64_t deadline, int flags)
 {
-	int err = cn__promise_await(&n->p, deadline, flags | CN__AWAIT_FOR(CN__WHAT_LOCK)) < 0
-	                  ? errno
-	                  : 0;
+	int err = cn__promise_park(&n->p, deadline, flags | CN__AWAIT_FOR(CN__WHAT_LOCK));
 
-	pthread_mutex_lock(lock);
+	if (!err)
+		return n->p.err; /* handed over: the waker unlinked n */
+	cn__lock_take(lock);
 	if (n->queued) {
 		cn__waitq_remove(q, n); /* gave up before any waker chose it */
-		return err ? err : EIO;
+		cn__lock_give(lock);
+		return err;
 	}
-	/* A waker chose n: its outcome stands, even if our wait gave up
-	 * meanwhile (the fulfil finished under the lock we now hold). */
+	cn__lock_give(lock);
+	/* A waker chose n: its outcome stands, even though our wait gave up
+	 * meanwhile; from another thread its hand-over may still be on the
+	 * way through our inbox. */
+	cn__promise_settled(&n->p);
 	return n->p.err;
 }

@@ -13,10 +13,11 @@
 #include "promise_internal.h"
 #include "waitq.h"
 
-static int init_lock(pthread_mutex_t *lock, cn__waitq *q)
+static int init_lock(cn__lock *lock, cn__waitq *q)
 {
 	q->head = q->tail = NULL;
-	return pthread_mutex_init(lock, NULL) ? -1 : 0;
+	*lock = 0;
+	return 0;
 }
 
 static int fail(int err)
@@ -46,7 +47,7 @@ int cn_waitgroup_add(cn_waitgroup *wg, long n)
 
 	if (!wg)
 		return fail(EINVAL);
-	pthread_mutex_lock(&wg->lock);
+	cn__lock_take(&wg->lock);
 	if ((n < 0 && wg->count < -n) || (n > 0 && wg->count > LONG_MAX - n)) {
 		err = EINVAL;
 	} else {
@@ -54,7 +55,7 @@ int cn_waitgroup_add(cn_waitgroup *wg, long n)
 		if (wg->count == 0)
 			cn__waitq_wake_all(&wg->q, 0);
 	}
-	pthread_mutex_unlock(&wg->lock);
+	cn__lock_give(&wg->lock);
 	return err ? fail(err) : 0;
 }
 
@@ -72,10 +73,11 @@ int cn_waitgroup_wait(cn_waitgroup *wg, int64_t deadline)
 		return fail(EINVAL);
 	if (!cn__waiter_current())
 		return -1;
-	pthread_mutex_lock(&wg->lock);
+	cn__lock_take(&wg->lock);
 	if (wg->count)
 		err = cn__waitq_wait(&wg->q, &n, &wg->lock, deadline, 0);
-	pthread_mutex_unlock(&wg->lock);
+	else
+		cn__lock_give(&wg->lock);
 	return err ? fail(err) : 0;
 }
 
@@ -100,12 +102,12 @@ int cn_sem_tryacquire(cn_sem *s)
 
 	if (!s)
 		return fail(EINVAL);
-	pthread_mutex_lock(&s->lock);
+	cn__lock_take(&s->lock);
 	if (s->value > 0 && !s->q.head)
 		s->value--;
 	else
 		err = EAGAIN;
-	pthread_mutex_unlock(&s->lock);
+	cn__lock_give(&s->lock);
 	return err ? fail(err) : 0;
 }
 
@@ -118,12 +120,13 @@ int cn_sem_acquire(cn_sem *s, int64_t deadline)
 		return fail(EINVAL);
 	if (!cn__waiter_current())
 		return -1;
-	pthread_mutex_lock(&s->lock);
-	if (s->value > 0 && !s->q.head)
+	cn__lock_take(&s->lock);
+	if (s->value > 0 && !s->q.head) {
 		s->value--;
-	else
+		cn__lock_give(&s->lock);
+	} else {
 		err = cn__waitq_wait(&s->q, &n, &s->lock, deadline, 0);
-	pthread_mutex_unlock(&s->lock);
+	}
 	return err ? fail(err) : 0;
 }
 
@@ -133,13 +136,13 @@ int cn_sem_release(cn_sem *s)
 
 	if (!s)
 		return fail(EINVAL);
-	pthread_mutex_lock(&s->lock);
+	cn__lock_take(&s->lock);
 	if (!cn__waitq_wake_one(&s->q, 0)) {
 		if (s->value == LONG_MAX)
 			err = EOVERFLOW;
 		else
 			s->value++;
 	}
-	pthread_mutex_unlock(&s->lock);
+	cn__lock_give(&s->lock);
 	return err ? fail(err) : 0;
 }

@@ -28,14 +28,14 @@
 #ifndef CORONET_SYNC_H
 #define CORONET_SYNC_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* The library's waiter list (src/waitq.h). */
+/* The library's waiter list (src/waitq.h), guarded by `lock`, a short
+ * spin lock of the library's own (src/lock.h; 0 is unlocked). */
 struct cn__wnode;
 typedef struct cn__waitq {
 	struct cn__wnode *head, *tail;
@@ -44,23 +44,23 @@ typedef struct cn__waitq {
 typedef struct cn_mutex {
 	int state;            /* 0 free, 1 held, 2 held and maybe waited for */
 	void *owner;          /* the holding coroutine */
-	pthread_mutex_t lock; /* guards q */
+	int lock;             /* guards q */
 	cn__waitq q;
 } cn_mutex;
 
 typedef struct cn_cond {
-	pthread_mutex_t lock;
+	int lock;
 	cn__waitq q;
 } cn_cond;
 
 typedef struct cn_waitgroup {
-	pthread_mutex_t lock;
+	int lock;
 	long count;
 	cn__waitq q;
 } cn_waitgroup;
 
 typedef struct cn_sem {
-	pthread_mutex_t lock;
+	int lock;
 	long value;
 	cn__waitq q;
 } cn_sem;
