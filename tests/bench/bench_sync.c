@@ -11,12 +11,16 @@
  *    channels of that capacity; ns per message (a round trip is two).
  * 2. spawn_join: one coroutine spawns an empty task and joins it, back to
  *    back (Go: go + WaitGroup); ns per pair.
- * 3. mutex_uncontended: lock + unlock by one coroutine; ns per pair.
+ * 3. mutex_uncontended: lock + unlock by one coroutine; ns per pair (Go:
+ *    sync.Mutex, and mutex_contended_1000 the same with runtime.Gosched).
  * 4. mutex_contended_1000: 1,000 coroutines each lock, add, yield while
  *    holding, unlock: every unlock hands over to the oldest waiter; ns per
  *    critical section. Beside it pthread_mutex_2threads: two threads share
  *    a pthread mutex around the same add (no yield: a thread cannot);
  *    ns per critical section of the pair.
+ * 5. atomic_floor_2rmw: a CAS 0 -> 1 and a CAS 1 -> 0 on a private word,
+ *    what any lock + unlock that threads may share costs at least (each is
+ *    an atomic read-modify-write); mutex_uncontended's floor on this CPU.
  * All on one inline-mode runtime (no netpoll thread): one core, as the Go
  * side's GOMAXPROCS=1. Each figure is the median of 5 repetitions.
  *
@@ -193,6 +197,28 @@ static double pthread_pair(void)
 	return (double)(now_ns() - t0) / (double)(n_contend / 2 * 2);
 }
 
+/* The floor under any mutex that threads may share: lock and unlock are
+ * each one atomic read-modify-write (here a CAS on a private word, no
+ * contention), and on some CPUs one costs several ns. */
+static int floor_word;
+
+static double atomic_floor(void)
+{
+	long counter = 0;
+	int64_t t0 = now_ns();
+
+	for (long i = 0; i < n_mutex; i++) {
+		int e = 0;
+
+		__atomic_compare_exchange_n(&floor_word, &e, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+		counter++;
+		__asm__ __volatile__("" : "+r"(counter)); /* keep one add per pair */
+		e = 1;
+		__atomic_compare_exchange_n(&floor_word, &e, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	}
+	return (double)(now_ns() - t0) / (double)n_mutex;
+}
+
 static double run_mutex(int contended)
 {
 	cn_runtime *rt = runtime_inline();
@@ -219,8 +245,9 @@ int main(int argc, char **argv)
 {
 	const char *names[] = {"chan_pingpong_cap0",   "chan_pingpong_cap64",
 	                       "spawn_join",           "mutex_uncontended",
-	                       "mutex_contended_1000", "pthread_mutex_2threads"};
-	double v[6][REPS];
+	                       "mutex_contended_1000", "pthread_mutex_2threads",
+	                       "atomic_floor_2rmw"};
+	double v[7][REPS];
 	int quick = 0;
 	FILE *csv = NULL;
 
@@ -245,10 +272,11 @@ int main(int argc, char **argv)
 		v[3][r] = run_mutex(0);
 		v[4][r] = run_mutex(1);
 		v[5][r] = pthread_pair();
+		v[6][r] = atomic_floor();
 	}
 	if (csv)
 		fprintf(csv, "name,ns_per_op\n");
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 7; i++) {
 		double m = median(v[i]);
 
 		printf("%s %.1f\n", names[i], m);

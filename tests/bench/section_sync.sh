@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/bench/section_sync.sh — the sync section of `make bench` (issue 11):
 # channel ping-pong, spawn + join and the coroutine mutex (bench_sync),
-# beside Go's channels and go + WaitGroup (tests/bench/go_sync) with
+# beside Go's channels, go + WaitGroup and sync.Mutex (tests/bench/go_sync) with
 # GOMAXPROCS=1, both under the same CPU pin, in one run; the ratio is
 # coronet / Go (below 1: coronet is faster). Go comes from Debian's
 # golang-go; without it the Go column says "skipped".
