@@ -2,14 +2,17 @@
  * src/mutex.c — the coroutine mutex and condition variable
  * (coronet/sync.h).
  *
- * The mutex word: 0 free, 1 held, 2 held and maybe waited for. Locking
- * free is one CAS 0 -> 1 and unlocking uncontended one CAS 1 -> 0, with no
- * other lock taken. Everything else happens under m->lock: a locker that
- * finds m held swaps in 2 (and owns m if the swap found 0) or queues
- * itself; an unlock that finds 2 hands m straight to the oldest waiter
- * (the word stays "held": nobody can barge in between), or frees it if
- * nobody waits. Since every move to 2 is under m->lock, the unlocker may
- * set the word back to 1 when it hands over to the last waiter.
+ * The mutex word names its holder: 0 free, else the holding coroutine,
+ * with bit 0 (WAITED) set when someone may wait. Locking free is one CAS
+ * 0 -> me, and unlocking uncontended one CAS me -> 0: the owner check is
+ * the same CAS, so an uncontended pair is the two read-modify-writes that
+ * any mutex shared by threads needs, and nothing else. Everything else
+ * happens under m->lock: a locker that finds m held sets WAITED (and owns
+ * m if it found it free) or queues itself; an unlock that finds WAITED
+ * hands m straight to the oldest waiter by writing its name into the word
+ * (nobody can barge in between), or frees it if nobody waits. Since WAITED
+ * is only set under m->lock, the unlocker may clear it when it hands over
+ * to the last waiter.
  *
  * Threads: see sync.h.
  */
@@ -20,6 +23,8 @@
 #include "promise_internal.h"
 #include "waitq.h"
 
+#define WAITED ((uintptr_t)1)
+
 int cn_mutex_init(cn_mutex *m)
 {
 	if (!m) {
@@ -27,7 +32,6 @@ int cn_mutex_init(cn_mutex *m)
 		return -1;
 	}
 	m->state = 0;
-	m->owner = NULL;
 	m->q.head = m->q.tail = NULL;
 	m->lock = 0;
 	return 0;
@@ -46,9 +50,9 @@ int cn_mutex_destroy(cn_mutex *m)
 	return 0;
 }
 
-static void *owner_of(const cn_mutex *m)
+static cn_coro *holder(const cn_mutex *m)
 {
-	return __atomic_load_n(&m->owner, __ATOMIC_RELAXED);
+	return (cn_coro *)(__atomic_load_n(&m->state, __ATOMIC_RELAXED) & ~WAITED);
 }
 
 static int lock_slow(cn_mutex *m, cn_coro *me, int64_t deadline, int flags)
@@ -56,33 +60,35 @@ static int lock_slow(cn_mutex *m, cn_coro *me, int64_t deadline, int flags)
 	cn__wnode n;
 	int err;
 
-	if (owner_of(m) == me) {
+	if (holder(m) == me) {
 		errno = EDEADLK;
 		return -1;
 	}
 	if (!cn__waiter_current())
 		return -1;
 	cn__lock_take(&m->lock);
-	if (__atomic_exchange_n(&m->state, 2, __ATOMIC_ACQUIRE) == 0) {
+	if (__atomic_fetch_or(&m->state, WAITED, __ATOMIC_ACQUIRE) == 0) {
+		/* It was free: ours. The word said only WAITED meanwhile, so
+		 * no CAS could take it; no waiter is queued (we hold m->lock
+		 * and found it free). */
+		__atomic_store_n(&m->state, (uintptr_t)me, __ATOMIC_RELAXED);
 		cn__lock_give(&m->lock);
-		err = 0;
-	} else {
-		/* Served (0): the unlocker handed m over, the word says held. */
-		err = cn__waitq_wait(&m->q, &n, &m->lock, deadline, flags);
+		return 0;
 	}
+	/* Served (0): the unlocker wrote our name into the word. */
+	err = cn__waitq_wait(&m->q, &n, &m->lock, deadline, flags);
 	if (err) {
 		errno = err;
 		return -1;
 	}
-	__atomic_store_n(&m->owner, me, __ATOMIC_RELAXED);
 	return 0;
 }
 
 /* The fast path of lock and trylock: 1 when it took a free m (the
- * caller, *me, owns it), 0 when m is held, -1 with EINVAL / EPERM. */
+ * caller, *me, holds it), 0 when m is held, -1 with EINVAL / EPERM. */
 static int try_take(cn_mutex *m, cn_coro **me)
 {
-	int free_ = 0;
+	uintptr_t free_ = 0;
 
 	if (!m) {
 		errno = EINVAL;
@@ -93,11 +99,8 @@ static int try_take(cn_mutex *m, cn_coro **me)
 		errno = EPERM;
 		return -1;
 	}
-	if (!__atomic_compare_exchange_n(&m->state, &free_, 1, 0, __ATOMIC_ACQUIRE,
-	                                 __ATOMIC_RELAXED))
-		return 0;
-	__atomic_store_n(&m->owner, *me, __ATOMIC_RELAXED);
-	return 1;
+	return __atomic_compare_exchange_n(&m->state, &free_, (uintptr_t)*me, 0, __ATOMIC_ACQUIRE,
+	                                   __ATOMIC_RELAXED);
 }
 
 static int lock_flags(cn_mutex *m, int64_t deadline, int flags)
@@ -132,25 +135,28 @@ int cn_mutex_trylock(cn_mutex *m)
 
 int cn_mutex_unlock(cn_mutex *m)
 {
-	int held = 1;
+	cn_coro *me = cn_coro_current();
+	uintptr_t held = (uintptr_t)me;
 
 	if (!m) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (owner_of(m) != cn_coro_current() || !owner_of(m)) {
+	if (me && __atomic_compare_exchange_n(&m->state, &held, 0, 0, __ATOMIC_RELEASE,
+	                                      __ATOMIC_RELAXED))
+		return 0;
+	if (!me || (held & ~WAITED) != (uintptr_t)me) {
 		errno = EPERM;
 		return -1;
 	}
-	__atomic_store_n(&m->owner, NULL, __ATOMIC_RELAXED);
-	if (__atomic_compare_exchange_n(&m->state, &held, 0, 0, __ATOMIC_RELEASE,
-	                                __ATOMIC_RELAXED))
-		return 0;
 	cn__lock_take(&m->lock);
 	if (m->q.head) {
-		/* Hand over: the word stays held; 1 once the last waiter goes. */
-		if (m->q.head == m->q.tail)
-			__atomic_store_n(&m->state, 1, __ATOMIC_RELAXED);
+		cn__wnode *n = m->q.head;
+
+		/* Hand over: the word names the waiter; WAITED stays while
+		 * others wait. Release: it publishes our critical section. */
+		__atomic_store_n(&m->state, (uintptr_t)n->p.waiter | (n != m->q.tail ? WAITED : 0),
+		                 __ATOMIC_RELEASE);
 		cn__waitq_wake_one(&m->q, 0);
 	} else {
 		__atomic_store_n(&m->state, 0, __ATOMIC_RELEASE);
@@ -192,7 +198,7 @@ int cn_cond_wait(cn_cond *c, cn_mutex *m, int64_t deadline)
 	}
 	if (!cn__waiter_current())
 		return -1;
-	if (owner_of(m) != cn_coro_current()) {
+	if (holder(m) != cn_coro_current()) {
 		errno = EPERM;
 		return -1;
 	}

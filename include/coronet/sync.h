@@ -42,9 +42,8 @@ typedef struct cn__waitq {
 } cn__waitq;
 
 typedef struct cn_mutex {
-	int state;            /* 0 free, 1 held, 2 held and maybe waited for */
-	void *owner;          /* the holding coroutine */
-	int lock;             /* guards q */
+	uintptr_t state; /* 0 free, else the holding coroutine | 1 if maybe waited for */
+	int lock;        /* guards q */
 	cn__waitq q;
 } cn_mutex;
 
