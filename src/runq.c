@@ -10,8 +10,13 @@
 #include "coro_internal.h"
 
 /* initial-exec, as coro.c's `current`: a fixed offset from the thread
- * pointer instead of a __tls_get_addr() call on every cn__sched_here(). */
+ * pointer instead of a __tls_get_addr() call on every cn__sched_here()
+ * (Darwin has its own TLV scheme and no model choice). */
+#if defined(__APPLE__)
+static __thread cn__sched *tls_sched;
+#else
 static __thread cn__sched *tls_sched __attribute__((tls_model("initial-exec")));
+#endif
 
 cn__sched *cn__sched_here(void)
 {
