@@ -218,10 +218,12 @@ static int solo(cn_chan_op *o, int64_t deadline)
 	c.fired = -1;
 	c.solo = 1;
 	cn__promise_arm(&c.p);
-	node.c = &c;
-	node.idx = 0;
+	/* Read by peers through node.w: cppcheck does not follow the
+	 * container cast. */
+	node.c = &c;          // cppcheck-suppress unreadVariable
+	node.idx = 0;         // cppcheck-suppress unreadVariable
 	node.err = 0;
-	node.elem = o->elem;
+	node.elem = o->elem;  // cppcheck-suppress unreadVariable
 	cn__waitq_push(queue_of(ch, o->op), &node.w);
 	cn__lock_give(&ch->lock);
 
