@@ -18,6 +18,7 @@
 
 #include "base.h"
 #include "handle.h"
+#include "park.h"
 #include "promise_internal.h"
 #include "spawn.h"
 
@@ -169,7 +170,7 @@ int cn_task_join(cn_task *h, void **result, int64_t deadline)
 	h->joiner = &jp; // cppcheck-suppress autoVariables
 	cn__lock_give(&h->lock);
 
-	err = cn__promise_park(&jp, deadline, CN__AWAIT_FOR(CN__WHAT_JOIN));
+	err = cn__park_locked(&jp, deadline, CN__AWAIT_FOR(CN__WHAT_JOIN));
 	if (err) {
 		cn__lock_take(&h->lock);
 		if (h->joiner == &jp) {

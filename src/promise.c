@@ -201,13 +201,6 @@ void cn__promise_hand(cn_promise *p, ssize_t result, int err)
 	w->ops->wake(w, p);
 }
 
-int cn__promise_park(cn_promise *p, int64_t deadline, int flags)
-{
-	cn__waiter *w = cn__coro_user(p->waiter);
-
-	return w->ops->wait(w, p, deadline, flags | CN__AWAIT_LOCKED);
-}
-
 void cn__promise_settled(cn_promise *p)
 {
 	cn__waiter *w = cn__coro_user(p->waiter);

@@ -14,6 +14,7 @@
 
 #include "base.h"
 #include "coro_internal.h"
+#include "park.h"
 #include "sched.h"
 
 /* ---- the task as a promise's waiter (promise_internal.h) --------------- */
@@ -45,29 +46,15 @@ static void task_wake(cn__waiter *w, cn_promise *p)
 	               p);
 }
 
-/* Yields p to the run loop, which parks t when it sees t->waiting == p.
- * p->waiter is the caller's to reset: a user promise's waiter field may be
- * read by a fulfilling thread until the await returns. */
-static void task_yield(cn__task *t, cn_promise *p)
+void cn__task_yield_failed(void)
 {
-	if (cn_coro_yield(p) < 0) {
-		fprintf(stderr, "coronet: a runtime task could not yield (%s)\n", strerror(errno));
-		abort();
-	}
-	t->waiting = NULL;
+	fprintf(stderr, "coronet: a runtime task could not yield (%s)\n", strerror(errno));
+	abort();
 }
 
-/* A user promise's deadline: ends the wait (task_wait decides whether it
- * may). Lives on the waiting coroutine's stack. */
-typedef struct user_deadline {
-	cn__timer tm;
-	cn__task *t;
-	cn_promise *p;
-} user_deadline;
-
-static void user_deadline_fire(cn__timer *tm, void *ctx)
+void cn__user_deadline_fire(cn__timer *tm, void *ctx)
 {
-	user_deadline *d = CN__CONTAINER_OF(tm, user_deadline, tm);
+	cn__user_deadline *d = CN__CONTAINER_OF(tm, cn__user_deadline, tm);
 	cn__task *t = d->t;
 
 	(void)ctx;
@@ -80,53 +67,7 @@ static void user_deadline_fire(cn__timer *tm, void *ctx)
 
 static int task_wait(cn__waiter *w, cn_promise *p, int64_t deadline, int flags)
 {
-	cn__task *t = (cn__task *)w;
-	int nocancel = flags & CN__AWAIT_NOCANCEL;
-	user_deadline d;
-	int err = 0;
-
-	d.tm.idx = CN__TIMER_IDLE;
-	cn__task_what(t, CN__AWAIT_WHAT(flags) ? CN__AWAIT_WHAT(flags) : CN__WHAT_PROMISE, -1,
-	              t->s->round_now, deadline);
-	if (cn__task_stopping(t) && !nocancel) {
-		err = ECANCELED;
-	} else if (deadline != CN_NO_DEADLINE) {
-		d.tm.deadline = deadline;
-		d.tm.fire = user_deadline_fire;
-		/* Read by user_deadline_fire() through d.tm: cppcheck does
-		 * not follow the container cast. */
-		d.t = t; // cppcheck-suppress unreadVariable
-		d.p = p; // cppcheck-suppress unreadVariable
-		if (deadline <= cn_now())
-			err = ETIMEDOUT;
-		else if (cn__timer_add(&t->s->timers, &d.tm) < 0)
-			err = ENOMEM;
-	}
-	for (;;) {
-		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) & CN__P_DELIVERED) {
-			err = 0;
-			break;
-		}
-		if (err && (flags & CN__AWAIT_LOCKED))
-			break; /* the caller's lock decides whether it gave up */
-		if (err) {
-			int prev = __atomic_fetch_and(&p->state, ~CN__P_WAITER, __ATOMIC_ACQ_REL);
-
-			if (!(prev & CN__P_FULFILLED))
-				break; /* nobody committed: give up */
-			/* A fulfil saw us and is delivering: wait for it. */
-			err = 0;
-		}
-		t->waiting = p;
-		task_yield(t, p);
-		if (t->cancelled) {
-			if (!nocancel || t->cancelled != ECANCELED)
-				err = t->cancelled;
-			t->cancelled = 0;
-		}
-	}
-	cn__timer_del(&t->s->timers, &d.tm);
-	return err;
+	return cn__task_park((cn__task *)w, p, deadline, flags);
 }
 
 const cn__waiter_ops cn__task_ops = {task_here, task_wake, task_wait};
@@ -190,7 +131,7 @@ void cn__wait_abandon(cn__task *t, cn__wait *w)
 
 int cn__wait_park(cn__task *t, cn__wait *w)
 {
-	task_yield(t, &w->p);
+	cn__task_yield(t, &w->p);
 	w->p.waiter = NULL;
 	cn__timer_del(&t->s->timers, &w->timer);
 	return w->p.err;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 
+#include "park.h"
 #include "promise_internal.h"
 #include "waitq.h"
 
@@ -54,7 +55,7 @@ int cn__waitq_wait(cn__waitq *q, cn__wnode *n, cn__lock *lock, int64_t deadline,
 
 int cn__waitq_await(cn__waitq *q, cn__wnode *n, cn__lock *lock, int64_t deadline, int flags)
 {
-	int err = cn__promise_park(&n->p, deadline, flags | CN__AWAIT_FOR(CN__WHAT_LOCK));
+	int err = cn__park_locked(&n->p, deadline, flags | CN__AWAIT_FOR(CN__WHAT_LOCK));
 
 	if (!err)
 		return n->p.err; /* handed over: the waker unlinked n */
