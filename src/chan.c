@@ -82,7 +82,7 @@ static cnode *claim_peer(cn__waitq *q)
 static void serve(cnode *n, int err)
 {
 	n->err = err;
-	cn__promise_hand(&n->c->p, n->idx, 0);
+	cn__hand_locked(&n->c->p, n->idx, 0);
 }
 
 cn_chan *cn_chan_create(size_t elem_size, size_t capacity)
@@ -104,6 +104,24 @@ cn_chan *cn_chan_create(size_t elem_size, size_t capacity)
 	return ch;
 }
 
+/* Elements are mostly a word or two: copy those without a call. */
+static inline void copy(void *to, const void *from, size_t n)
+{
+	switch (n) {
+	case 4:
+		memcpy(to, from, 4);
+		break;
+	case 8:
+		memcpy(to, from, 8);
+		break;
+	case 16:
+		memcpy(to, from, 16);
+		break;
+	default:
+		memcpy(to, from, n);
+	}
+}
+
 static void *slot(cn_chan *ch, size_t i)
 {
 	return ch->buf + ((ch->head + i) % ch->cap) * ch->esz;
@@ -121,10 +139,10 @@ static int try_op(cn_chan *ch, int op, void *elem, int *err)
 			*err = EPIPE;
 		} else if ((peer = claim_peer(&ch->recvq))) {
 			if (peer->elem)
-				memcpy(peer->elem, elem, ch->esz);
+				copy(peer->elem, elem, ch->esz);
 			serve(peer, 0);
 		} else if (ch->count < ch->cap) {
-			memcpy(slot(ch, ch->count++), elem, ch->esz);
+			copy(slot(ch, ch->count++), elem, ch->esz);
 		} else {
 			return 0;
 		}
@@ -132,17 +150,17 @@ static int try_op(cn_chan *ch, int op, void *elem, int *err)
 	}
 	if (ch->count) {
 		if (elem)
-			memcpy(elem, slot(ch, 0), ch->esz);
+			copy(elem, slot(ch, 0), ch->esz);
 		ch->head = (ch->head + 1) % ch->cap;
 		ch->count--;
 		/* Room now: the oldest waiting sender's element moves in. */
 		if ((peer = claim_peer(&ch->sendq))) {
-			memcpy(slot(ch, ch->count++), peer->elem, ch->esz);
+			copy(slot(ch, ch->count++), peer->elem, ch->esz);
 			serve(peer, 0);
 		}
 	} else if ((peer = claim_peer(&ch->sendq))) {
 		if (elem)
-			memcpy(elem, peer->elem, ch->esz);
+			copy(elem, peer->elem, ch->esz);
 		serve(peer, 0);
 	} else if (ch->closed) {
 		*err = EPIPE;

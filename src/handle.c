@@ -67,7 +67,7 @@ static void handle_end(cn__task *t, int ran)
 	h->t = NULL;
 	h->state = ran ? CN__H_DONE : CN__H_UNRUN;
 	if (h->joiner) {
-		cn__promise_hand(h->joiner, 0, 0);
+		cn__hand_locked(h->joiner, 0, 0);
 		h->joiner = NULL;
 	}
 	cn__lock_give(&h->lock);

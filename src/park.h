@@ -112,6 +112,29 @@ static inline __attribute__((always_inline)) int cn__park_locked(cn_promise *p, 
 	return cn__promise_park(p, deadline, flags);
 }
 
+/* cn__promise_hand() (waits ordered by a lock, the list's lock held) with
+ * the waiter's own scheduler thread's case inline: the outcome recorded
+ * and delivered, the task made runnable, no call through the ops. */
+static inline void cn__hand_locked(cn_promise *p, ssize_t result, int err)
+{
+	cn__waiter *w = cn__coro_user(p->waiter);
+	cn__task *t = (cn__task *)w;
+
+	if (CN__LIKELY(w->ops == &cn__task_ops && t->s == cn__sched_here())) {
+		p->result = err ? -1 : result;
+		p->err = err;
+		__atomic_store_n(&p->state,
+		                 CN__P_WAITER | CN__P_CLAIMED | CN__P_FULFILLED | CN__P_DELIVERED,
+		                 __ATOMIC_RELAXED);
+		if (t->parked && t->waiting == p) {
+			cn__unpark(t->s, t);
+			cn__runq_push(t->s, t);
+		}
+		return;
+	}
+	cn__promise_hand(p, result, err);
+}
+
 /* cn__waiter_current() without its calls through the ops in the common
  * case, a task on its own scheduler's thread. NULL with EPERM otherwise. */
 static inline cn__waiter *cn__waiter_here(void)

@@ -16,7 +16,7 @@ int cn__waitq_wake_one(cn__waitq *q, int err)
 	if (!n)
 		return 0;
 	cn__waitq_remove(q, n);
-	cn__promise_hand(&n->p, 0, err);
+	cn__hand_locked(&n->p, 0, err);
 	return 1;
 }
 
