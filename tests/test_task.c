@@ -462,6 +462,61 @@ static void test_join_across_runtimes(void **state)
 	cn_runtime_destroy(x.b);
 }
 
+/* Joins with deadlines of 0-20 us race the ends of tasks on another
+ * runtime: a join that gave up just as the end handed it the result must
+ * still return that result (the handle is then freed: a second join of it
+ * would be a use after free, which ASan reports), and one that gave up
+ * first must leave the handle joinable. */
+struct jrace {
+	cn_runtime *b;
+	int n;
+	long sum, timeouts;
+};
+
+static void *spin_add(void *arg)
+{
+	int64_t until = cn_now() + rand() % 20000;
+
+	while (cn_now() < until)
+		;
+	return (void *)((intptr_t)arg + 1);
+}
+
+static void jrace_joiner(void *arg)
+{
+	struct jrace *x = arg;
+
+	for (intptr_t i = 0; i < x->n; i++) {
+		cn_task *h = cn_task_spawn(x->b, spin_add, (void *)i, NULL);
+		void *r = NULL;
+
+		assert_non_null(h);
+		while (cn_task_join(h, &r, cn_now() + rand() % 20000) < 0) {
+			assert_int_equal(errno, ETIMEDOUT);
+			x->timeouts++;
+		}
+		assert_int_equal((intptr_t)r, i + 1);
+		x->sum += (long)(intptr_t)r;
+	}
+}
+
+static void test_join_deadline_race(void **state)
+{
+	struct xjoin keep = {cn_test_runtime_for(state), cn_test_runtime_for(state), 0};
+	struct jrace x = {keep.b, cn_test_scaled(2000, 20), 0, 0};
+	pthread_t th;
+
+	/* b must outlive the spawns: a long task keeps its run going. */
+	assert_int_equal(cn_task_detach(cn_task_spawn(x.b, keep_b_alive, NULL, NULL)), 0);
+	assert_int_equal(pthread_create(&th, NULL, run_b, &keep), 0);
+	assert_int_equal(cn_spawn(keep.a, jrace_joiner, &x, NULL), 0);
+	assert_int_equal(cn_runtime_run(keep.a), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(x.sum, (long)x.n * (x.n + 1) / 2);
+	cn_runtime_destroy(keep.a);
+	cn_runtime_destroy(keep.b);
+}
+
 /* A handle whose task is destroyed unrun is joined with ESRCH. */
 static void unrun_joiner(void *arg)
 {
@@ -655,6 +710,7 @@ int main(void)
 		CN_TEST_BOTH(test_cancel_before_and_after),
 		CN_TEST_BOTH(test_cancel_from_thread),
 		CN_TEST_BOTH(test_join_across_runtimes),
+		CN_TEST_BOTH(test_join_deadline_race),
 		CN_TEST_BOTH(test_destroyed_unrun),
 		CN_TEST_BOTH(test_stop),
 		CN_TEST_BOTH(test_group),
