@@ -446,17 +446,24 @@ static void *keep_b_alive(void *arg)
 	return NULL;
 }
 
+/* Runs fn(arg) on x->a while a thread runs x->b, which a long task keeps
+ * running meanwhile (it must outlive the spawns fn makes there). */
+static void run_across(struct xjoin *x, void (*fn)(void *), void *arg)
+{
+	pthread_t th;
+
+	assert_int_equal(cn_task_detach(cn_task_spawn(x->b, keep_b_alive, NULL, NULL)), 0);
+	assert_int_equal(pthread_create(&th, NULL, run_b, x), 0);
+	assert_int_equal(cn_spawn(x->a, fn, arg, NULL), 0);
+	assert_int_equal(cn_runtime_run(x->a), 0);
+	pthread_join(th, NULL);
+}
+
 static void test_join_across_runtimes(void **state)
 {
 	struct xjoin x = {cn_test_runtime_for(state), cn_test_runtime_for(state), 0};
-	pthread_t th;
 
-	/* b must outlive the spawns: a long task keeps its run going. */
-	assert_int_equal(cn_task_detach(cn_task_spawn(x.b, keep_b_alive, NULL, NULL)), 0);
-	assert_int_equal(pthread_create(&th, NULL, run_b, &x), 0);
-	assert_int_equal(cn_spawn(x.a, xjoiner, &x, NULL), 0);
-	assert_int_equal(cn_runtime_run(x.a), 0);
-	pthread_join(th, NULL);
+	run_across(&x, xjoiner, &x);
 	assert_int_equal(x.sum, 50 * 51 / 2);
 	cn_runtime_destroy(x.a);
 	cn_runtime_destroy(x.b);
@@ -504,14 +511,8 @@ static void test_join_deadline_race(void **state)
 {
 	struct xjoin keep = {cn_test_runtime_for(state), cn_test_runtime_for(state), 0};
 	struct jrace x = {keep.b, cn_test_scaled(2000, 20), 0, 0};
-	pthread_t th;
 
-	/* b must outlive the spawns: a long task keeps its run going. */
-	assert_int_equal(cn_task_detach(cn_task_spawn(x.b, keep_b_alive, NULL, NULL)), 0);
-	assert_int_equal(pthread_create(&th, NULL, run_b, &keep), 0);
-	assert_int_equal(cn_spawn(keep.a, jrace_joiner, &x, NULL), 0);
-	assert_int_equal(cn_runtime_run(keep.a), 0);
-	pthread_join(th, NULL);
+	run_across(&keep, jrace_joiner, &x);
 	assert_int_equal(x.sum, (long)x.n * (x.n + 1) / 2);
 	cn_runtime_destroy(keep.a);
 	cn_runtime_destroy(keep.b);
