@@ -3,14 +3,15 @@
  * destroy (include/coronet/coro.h).
  *
  * Threads: every function acts on the calling thread's chain of running
- * coroutines (the thread-local `current` and each coroutine's `link` to its
- * resumer). A suspended coroutine may be resumed from another thread. The
- * overflow reporter (overflow.c, told the running coroutine through a
- * callback) is armed by cn_coro_create() for the creating thread and by
- * cn_runtime_run() for the scheduler thread (cn__coro_arm()); resume does
- * not arm it (that would add a thread-local test to every switch), so a
- * coroutine migrated to a thread that neither creates coroutines nor runs a
- * runtime overflows with a bare SIGSEGV instead of a report naming it.
+ * coroutines (the thread-local `cn__coro_tls` and each coroutine's `link`
+ * to its resumer). A suspended coroutine may be resumed from another
+ * thread. The overflow reporter (overflow.c, told the running coroutine
+ * through a callback) is armed by cn_coro_create() for the creating
+ * thread and by cn_runtime_run() for the scheduler thread (cn__coro_arm());
+ * resume does not arm it (that would add a thread-local test to every
+ * switch), so a coroutine migrated to a thread that neither creates
+ * coroutines nor runs a runtime overflows with a bare SIGSEGV instead of
+ * a report naming it.
  *
  * Held coroutines. A coroutine spawned on a runtime belongs to its
  * scheduler while it is queued or parked on a promise: the scheduler marks
@@ -31,7 +32,7 @@
  * promises, so:
  *   - the state is one int, and "resumable" is `state <= SUSPENDED`: one
  *     compare; every error goes to an out-of-line cold function;
- *   - `current` is an initial-exec thread-local (no __tls_get_addr call);
+ *   - `cn__coro_tls` is an initial-exec thread-local (no __tls_get_addr call);
  *   - resume and yield tail-call the assembly switch, which returns straight
  *     to the other side's caller with the result already in the return
  *     register; the yielded value is stored by the yielder through the
@@ -104,9 +105,9 @@ CN__HIDDEN __attribute__((noreturn)) void cn__coro_entry(cn_coro *co);
  * call even in the shared library (Darwin has its own TLV scheme and no
  * model choice). */
 #if defined(__APPLE__)
-static __thread cn_coro *current;
+CN__HIDDEN __thread cn_coro *cn__coro_tls;
 #else
-static __thread cn_coro *current __attribute__((tls_model("initial-exec")));
+CN__HIDDEN __thread cn_coro *cn__coro_tls __attribute__((tls_model("initial-exec")));
 #endif
 
 /* ---- sanitizer annotations (sanitizer builds only) --------------------- */
@@ -189,7 +190,7 @@ static __attribute__((noinline)) void finish(cn_coro *co)
 	co->state = CN_CORO_FINISHED;
 	if (co->out)
 		*co->out = NULL;
-	current = co->link;
+	cn__coro_tls = co->link;
 }
 
 void cn__coro_entry(cn_coro *co)
@@ -311,8 +312,8 @@ int cn_coro_resume(cn_coro *co, void **value)
 {
 	if (CN__UNLIKELY(!co || (unsigned)co->state > CN_CORO_SUSPENDED))
 		return resume_fail(co);
-	co->link = current;
-	current = co;
+	co->link = cn__coro_tls;
+	cn__coro_tls = co;
 	/* Keeps GCC from pairing the link and out stores through an SSE
 	 * register (a spill and three vector instructions); costs nothing. */
 	__asm__("" ::: "memory");
@@ -329,14 +330,14 @@ static CN__COLD int yield_fail(void)
 
 int cn_coro_yield(void *value)
 {
-	cn_coro *co = current;
+	cn_coro *co = cn__coro_tls;
 
 	if (CN__UNLIKELY(!co))
 		return yield_fail();
 	if (co->out)
 		*co->out = value;
 	co->state = CN_CORO_SUSPENDED;
-	current = co->link;
+	cn__coro_tls = co->link;
 	return SWITCH_OUT(co);
 }
 
@@ -344,7 +345,7 @@ int cn_coro_yield(void *value)
 
 cn_coro *cn_coro_current(void)
 {
-	return current;
+	return cn__coro_tls;
 }
 
 int cn_coro_state_of(const cn_coro *co)
@@ -397,7 +398,7 @@ const cn__stack *cn__coro_stack(const cn_coro *co)
 /* For the overflow reporter, from its signal handler: reads only. */
 static const cn__stack *running_stack(const char **name)
 {
-	cn_coro *co = current;
+	cn_coro *co = cn__coro_tls;
 
 	if (!co)
 		return NULL;

@@ -7,7 +7,20 @@
 #define CORONET_CORO_INTERNAL_H
 
 #include "coronet/coro.h"
+#include "base.h"
 #include "stack.h"
+
+/* The coroutine running on this thread (coro.c), for the library's hot
+ * paths: cn_coro_current() without the call. */
+#if defined(__APPLE__)
+extern CN__HIDDEN __thread cn_coro *cn__coro_tls;
+#else
+extern CN__HIDDEN __thread cn_coro *cn__coro_tls __attribute__((tls_model("initial-exec")));
+#endif
+static inline cn_coro *cn__coro_here(void)
+{
+	return cn__coro_tls;
+}
 
 /* One pointer of owner data (the scheduler's task); NULL until set. Read
  * on every wait and wake, so inline: coro.c asserts where it lies. */
