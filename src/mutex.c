@@ -3,16 +3,21 @@
  * (coronet/sync.h).
  *
  * The mutex word names its holder: 0 free, else the holding coroutine,
- * with bit 0 (WAITED) set when someone may wait. Locking free is one CAS
- * 0 -> me, and unlocking uncontended one CAS me -> 0: the owner check is
- * the same CAS, so an uncontended pair is the two read-modify-writes that
- * any mutex shared by threads needs, and nothing else. Everything else
- * happens under m->lock: a locker that finds m held sets WAITED (and owns
- * m if it found it free) or queues itself; an unlock that finds WAITED
- * hands m straight to the oldest waiter by writing its name into the word
- * (nobody can barge in between), or frees it if nobody waits. Since WAITED
- * is only set under m->lock, the unlocker may clear it when it hands over
- * to the last waiter.
+ * with bit 0 (WAITED) set when someone may wait. Everything but the free
+ * lock and the unwaited unlock happens under m->lock: a locker that finds
+ * m held sets WAITED (and owns m if it found it free) or queues itself; an
+ * unlock that finds WAITED hands m straight to the oldest waiter by
+ * writing its name into the word (nobody can barge in between), or frees
+ * it if nobody waits. Since WAITED is only set under m->lock, the unlocker
+ * may clear it when it hands over to the last waiter.
+ *
+ * The free lock and the unwaited unlock come in two kinds, chosen by
+ * m->bias (bias.h). Biased to the caller's scheduler: a plain load and
+ * store each, since only that scheduler's thread touches the word and
+ * nothing in between yields. Shared: one CAS each (0 -> me, me -> 0, the
+ * owner check being the same CAS), the two read-modify-writes any mutex
+ * shared by threads needs. The slow paths are the same for both kinds:
+ * their atomics are correct whoever runs them.
  *
  * Threads: see sync.h.
  */
@@ -20,6 +25,8 @@
 
 #include "coronet/coro.h"
 #include "coronet/io.h"
+#include "bias.h"
+#include "coro_internal.h"
 #include "promise_internal.h"
 #include "waitq.h"
 
@@ -32,6 +39,7 @@ int cn_mutex_init(cn_mutex *m)
 		return -1;
 	}
 	m->state = 0;
+	m->bias = CN__BIAS_NONE;
 	m->q.head = m->q.tail = NULL;
 	m->lock = 0;
 	return 0;
@@ -55,7 +63,8 @@ static cn_coro *holder(const cn_mutex *m)
 	return (cn_coro *)(__atomic_load_n(&m->state, __ATOMIC_RELAXED) & ~WAITED);
 }
 
-static int lock_slow(cn_mutex *m, cn_coro *me, int64_t deadline, int flags)
+static __attribute__((noinline)) int lock_slow(cn_mutex *m, cn_coro *me, int64_t deadline,
+                                               int flags)
 {
 	cn__wnode n;
 	int err;
@@ -84,9 +93,38 @@ static int lock_slow(cn_mutex *m, cn_coro *me, int64_t deadline, int flags)
 	return 0;
 }
 
+/* m->bias said b, neither the caller's scheduler's id nor SHARED: claims
+ * a fresh m, or waits for its owner to give it up. 1 when m is now biased
+ * to the caller's scheduler, 0 when it is shared. */
+static __attribute__((noinline)) int settle_bias(cn_mutex *m, uint64_t b)
+{
+	for (;;) {
+		if (b == CN__BIAS_NONE) {
+			b = cn__bias_claim(&m->bias);
+		} else {
+			cn__bias_revoke(&m->bias, b);
+			b = __atomic_load_n(&m->bias, __ATOMIC_ACQUIRE);
+		}
+		if (b == cn__bias_here())
+			return 1;
+		if (b == CN__BIAS_SHARED)
+			return 0;
+	}
+}
+
+/* Whether the caller may use m's word with plain accesses (m is biased
+ * to its scheduler). Acquire: a word that became SHARED publishes what
+ * its owner's coroutines wrote. */
+static inline int biased(cn_mutex *m)
+{
+	uint64_t b = __atomic_load_n(&m->bias, __ATOMIC_ACQUIRE);
+
+	return CN__LIKELY(b == cn__bias_here()) || (b != CN__BIAS_SHARED && settle_bias(m, b));
+}
+
 /* The fast path of lock and trylock: 1 when it took a free m (the
  * caller, *me, holds it), 0 when m is held, -1 with EINVAL / EPERM. */
-static int try_take(cn_mutex *m, cn_coro **me)
+static inline int try_take(cn_mutex *m, cn_coro **me)
 {
 	uintptr_t free_ = 0;
 
@@ -94,22 +132,30 @@ static int try_take(cn_mutex *m, cn_coro **me)
 		errno = EINVAL;
 		return -1;
 	}
-	*me = cn_coro_current();
+	*me = cn__coro_here();
 	if (!*me) {
 		errno = EPERM;
 		return -1;
+	}
+	if (biased(m)) {
+		if (__atomic_load_n(&m->state, __ATOMIC_RELAXED))
+			return 0;
+		__atomic_store_n(&m->state, (uintptr_t)*me, __ATOMIC_RELAXED);
+		return 1;
 	}
 	return __atomic_compare_exchange_n(&m->state, &free_, (uintptr_t)*me, 0, __ATOMIC_ACQUIRE,
 	                                   __ATOMIC_RELAXED);
 }
 
-static int lock_flags(cn_mutex *m, int64_t deadline, int flags)
+static inline int lock_flags(cn_mutex *m, int64_t deadline, int flags)
 {
 	cn_coro *me;
 	int r = try_take(m, &me);
 
-	if (r)
-		return r > 0 ? 0 : -1;
+	if (CN__LIKELY(r > 0))
+		return 0;
+	if (r < 0)
+		return -1;
 	return lock_slow(m, me, deadline, flags);
 }
 
@@ -133,19 +179,10 @@ int cn_mutex_trylock(cn_mutex *m)
 	return r > 0 ? 0 : -1;
 }
 
-int cn_mutex_unlock(cn_mutex *m)
+/* An unlock that found WAITED (or m not held by me, who holds `held`). */
+static __attribute__((noinline)) int unlock_slow(cn_mutex *m, cn_coro *me, uintptr_t held)
 {
-	cn_coro *me = cn_coro_current();
-	uintptr_t held = (uintptr_t)me;
-
-	if (!m) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (me && __atomic_compare_exchange_n(&m->state, &held, 0, 0, __ATOMIC_RELEASE,
-	                                      __ATOMIC_RELAXED))
-		return 0;
-	if (!me || (held & ~WAITED) != (uintptr_t)me) {
+	if ((held & ~WAITED) != (uintptr_t)me) {
 		errno = EPERM;
 		return -1;
 	}
@@ -163,6 +200,32 @@ int cn_mutex_unlock(cn_mutex *m)
 	}
 	cn__lock_give(&m->lock);
 	return 0;
+}
+
+int cn_mutex_unlock(cn_mutex *m)
+{
+	cn_coro *me = cn__coro_here();
+	uintptr_t held = (uintptr_t)me;
+
+	if (!m) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!me) {
+		errno = EPERM;
+		return -1;
+	}
+	if (biased(m)) {
+		held = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
+		if (CN__LIKELY(held == (uintptr_t)me)) {
+			__atomic_store_n(&m->state, 0, __ATOMIC_RELAXED);
+			return 0;
+		}
+	} else if (CN__LIKELY(__atomic_compare_exchange_n(&m->state, &held, 0, 0, __ATOMIC_RELEASE,
+	                                                  __ATOMIC_RELAXED))) {
+		return 0;
+	}
+	return unlock_slow(m, me, held);
 }
 
 /* ---- condition variable ---- */
@@ -198,7 +261,7 @@ int cn_cond_wait(cn_cond *c, cn_mutex *m, int64_t deadline)
 	}
 	if (!cn__waiter_current())
 		return -1;
-	if (holder(m) != cn_coro_current()) {
+	if (holder(m) != cn__coro_here()) {
 		errno = EPERM;
 		return -1;
 	}

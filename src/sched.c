@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "base.h"
+#include "bias.h"
 #include "coro_internal.h"
 #include "sched.h"
 
@@ -137,6 +138,7 @@ void cn__sched_init(cn__sched *s, cn_runtime *rt, cn_netpoll_mode mode, cn__fdta
 	s->fdp = fdp;
 	s->ho = ho;
 	s->inbox.wake = ho ? ho->consumer_poller : fdp;
+	cn__bias_attach(s);
 }
 
 /* Tasks go through the cache of the scheduler running on this thread, if
@@ -347,6 +349,7 @@ void cn__sched_run(cn__sched *s)
 	int threaded = s->mode == CN_NETPOLL_THREAD;
 
 	cn__sched_set_here(s);
+	cn__bias_run(s, 1);
 	s->clock_due = 1;
 	for (;;) {
 		cn__task *last;
@@ -405,6 +408,7 @@ void cn__sched_run(cn__sched *s)
 	 * one); after that the runtime can run again. */
 	atomic_store(&s->stopping, 0);
 	s->cancelled_all = 0;
+	cn__bias_run(s, 0);
 	cn__sched_set_here(NULL);
 }
 
@@ -436,4 +440,6 @@ void cn__sched_free(cn__sched *s)
 	cn__timer_heap_free(&s->timers);
 	cn__bcache_drop(&s->tasks);
 	cn__bcache_drop(&s->handles);
+	/* After the drain: the inbox held the last call of s's slot. */
+	cn__bias_detach(s);
 }

@@ -104,6 +104,7 @@ struct cn__sched {
 	unsigned pool_waits; /* coroutines waiting for a pool job (blocking.c) */
 	int64_t next_sweep;  /* when stale waits are looked for next */
 	uint64_t st_spawned, st_finished, st_polls, st_completions;
+	uint64_t bias_id; /* bias.h: this scheduler's id, 0 none */
 
 	/* Every task queued and not yet finished (the dump's list): this
 	 * thread links and unlinks under the lock, any thread reads. */
