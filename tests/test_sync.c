@@ -1,7 +1,8 @@
 /*
  * tests/test_sync.c — the coroutine mutex, condition variable, wait group
  * and semaphore (coronet/sync.h): exclusion under contention (one runtime,
- * and two runtimes on two threads sharing one mutex), FIFO hand-over,
+ * and two runtimes on two threads sharing one mutex, in long runs and in
+ * short ones that race its bias, src/bias.h), FIFO hand-over,
  * deadlines, cancel, misuse. Both netpoll modes; make check runs it under
  * ASan, TSan and Valgrind.
  *
@@ -21,6 +22,7 @@
 #include <cmocka.h>
 
 #include "coronet.h"
+#include "bias.h" /* white box: which kind the mutex ended as */
 #include "helpers/cn_test.h"
 
 #define MS CN_TEST_MS
@@ -82,6 +84,40 @@ static void test_mutex_exclusion(void **state)
 	assert_int_equal(x.counter, 16L * x.rounds);
 	assert_false(x.overlap);
 	assert_int_equal(cn_mutex_destroy(&x.m), 0);
+	cn_runtime_destroy(a);
+	cn_runtime_destroy(b);
+}
+
+/* Short runs, a fresh mutex each: whoever locks first biases it (bias.h)
+ * and the other runtime revokes the bias in the owner's round, at the end
+ * of its run or on the spot, as the two threads race. Exclusion and the
+ * count hold whichever way. */
+static void test_mutex_exclusion_short_runs(void **state)
+{
+	cn_runtime *a = cn_test_runtime_for(state), *b = cn_test_runtime_for(state);
+	int iters = cn_test_scaled(300, 20), shared = 0;
+
+	for (int it = 0; it < iters; it++) {
+		struct shared x = {.rounds = 1 + it % 17};
+		int per = 1 + it % 3;
+		pthread_t th;
+
+		assert_int_equal(cn_mutex_init(&x.m), 0);
+		for (int i = 0; i < per; i++) {
+			assert_int_equal(cn_spawn(a, locker, &x, NULL), 0);
+			assert_int_equal(cn_spawn(b, locker, &x, NULL), 0);
+		}
+		assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
+		assert_int_equal(cn_runtime_run(a), 0);
+		pthread_join(th, NULL);
+		assert_int_equal(x.counter, 2L * per * x.rounds);
+		assert_false(x.overlap);
+		shared += __atomic_load_n(&x.m.bias, __ATOMIC_ACQUIRE) == CN__BIAS_SHARED;
+		assert_int_equal(cn_mutex_destroy(&x.m), 0);
+	}
+	/* A run can end before the other thread's first lock, and then m
+	 * stays biased; both running at once makes some of them shared. */
+	assert_true(shared > 0);
 	cn_runtime_destroy(a);
 	cn_runtime_destroy(b);
 }
@@ -537,6 +573,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		CN_TEST_BOTH(test_mutex_exclusion),
+		CN_TEST_BOTH(test_mutex_exclusion_short_runs),
 		CN_TEST_BOTH(test_mutex_fifo),
 		CN_TEST_BOTH(test_mutex_misuse_deadline_cancel),
 		CN_TEST_BOTH(test_cond_queue),
