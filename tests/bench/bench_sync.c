@@ -13,6 +13,10 @@
  *    back (Go: go + WaitGroup); ns per pair.
  * 3. mutex_uncontended: lock + unlock by one coroutine; ns per pair (Go:
  *    sync.Mutex, and mutex_contended_1000 the same with runtime.Gosched).
+ *    The mutex is biased to the runtime (coronet/sync.h, "Mutex cost"):
+ *    plain loads and stores. mutex_uncontended_shared: the same on a
+ *    mutex whose bias was revoked first (a plain coroutine on the main
+ *    thread trylocked it), the kind a mutex threads share pays.
  * 4. mutex_contended_1000: 1,000 coroutines each lock, add, yield while
  *    holding, unlock: every unlock hands over to the oldest waiter; ns per
  *    critical section. Beside it pthread_mutex_2threads: two threads share
@@ -20,7 +24,8 @@
  *    ns per critical section of the pair.
  * 5. atomic_floor_2rmw: a CAS 0 -> 1 and a CAS 1 -> 0 on a private word,
  *    what any lock + unlock that threads may share costs at least (each is
- *    an atomic read-modify-write); mutex_uncontended's floor on this CPU.
+ *    an atomic read-modify-write): mutex_uncontended_shared's floor on
+ *    this CPU, and what biasing saves.
  * All on one inline-mode runtime (no netpoll thread): one core, as the Go
  * side's GOMAXPROCS=1. Each figure is the median of 5 repetitions.
  *
@@ -219,14 +224,30 @@ static double atomic_floor(void)
 	return (double)(now_ns() - t0) / (double)n_mutex;
 }
 
-static double run_mutex(int contended)
+static void share_it(void *arg)
+{
+	if (cn_mutex_trylock(arg) == 0)
+		cn_mutex_unlock(arg);
+}
+
+/* 0 uncontended, 1 contended, 2 uncontended on a shared (revoked) mutex. */
+static double run_mutex(int how)
 {
 	cn_runtime *rt = runtime_inline();
 	struct mx x = {0};
 	int64_t t0;
 
 	cn_mutex_init(&x.m);
-	if (!contended) {
+	if (how == 2) {
+		/* Outside any runtime: the first lock makes the mutex shared. */
+		cn_coro *co = cn_coro_create(share_it, &x.m, NULL);
+
+		if (!co || cn_coro_resume(co, NULL) != 0 || cn_coro_destroy(co) != 0) {
+			fprintf(stderr, "bench_sync: plain coroutine failed\n");
+			exit(1);
+		}
+	}
+	if (how != 1) {
 		cn_spawn(rt, mx_uncontended, &x, NULL);
 		cn_runtime_run(rt);
 	} else {
@@ -246,8 +267,8 @@ int main(int argc, char **argv)
 	const char *names[] = {"chan_pingpong_cap0",   "chan_pingpong_cap64",
 	                       "spawn_join",           "mutex_uncontended",
 	                       "mutex_contended_1000", "pthread_mutex_2threads",
-	                       "atomic_floor_2rmw"};
-	double v[7][REPS];
+	                       "atomic_floor_2rmw",    "mutex_uncontended_shared"};
+	double v[8][REPS];
 	int quick = 0;
 	FILE *csv = NULL;
 
@@ -273,10 +294,11 @@ int main(int argc, char **argv)
 		v[4][r] = run_mutex(1);
 		v[5][r] = pthread_pair();
 		v[6][r] = atomic_floor();
+		v[7][r] = run_mutex(2);
 	}
 	if (csv)
 		fprintf(csv, "name,ns_per_op\n");
-	for (int i = 0; i < 7; i++) {
+	for (int i = 0; i < 8; i++) {
 		double m = median(v[i]);
 
 		printf("%s %.1f\n", names[i], m);
