@@ -60,6 +60,7 @@
 #endif
 #ifdef CN__TSAN
 #include <sanitizer/tsan_interface.h>
+#include <time.h>
 #endif
 
 #define CN__NAME_MAX 32
@@ -135,6 +136,19 @@ static void hook_arrived(cn_coro *co, void *fake)
 	(void)fake;
 }
 
+#ifdef CN__TSAN
+/* TSan defers a signal that arrives outside an intercepted call to the
+ * next interceptor exit, and keeps it with the fiber that was running: if
+ * that fiber then switches away and is destroyed, the handler never runs
+ * (a SIGTERM whose handler calls cn_runtime_stop() was lost that way).
+ * Leaving an interceptor on the way out of a coroutine runs what is
+ * pending. time() is intercepted and reads the vDSO. */
+static void flush_signals(void)
+{
+	(void)time(NULL);
+}
+#endif
+
 /* co is switching back to its resumer; final = it finished (its ASan fake
  * stack is released: nothing will come back to it). */
 static void hook_leave(cn_coro *co, void **fake, int final)
@@ -143,6 +157,7 @@ static void hook_leave(cn_coro *co, void **fake, int final)
 	__sanitizer_start_switch_fiber(final ? NULL : fake, co->back_bottom, co->back_size);
 #endif
 #ifdef CN__TSAN
+	flush_signals();
 	__tsan_switch_to_fiber(co->back_fiber, 0);
 #endif
 	(void)co;
