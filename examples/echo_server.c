@@ -3,12 +3,13 @@
  *
  *   echo_server [--port N] [--mode thread|inline] [--host ADDR] [--ring SLOTS]
  *
- * One acceptor coroutine; one coroutine per connection looping
- * cn_read() -> cn_write_all(). In thread mode (the default) a netpoll thread
- * waits in the kernel and hands completions to the scheduler over the SPSC
- * ring; in inline mode the scheduler polls by itself. Port 0 picks a free port;
- * either way the server prints "listening on HOST:PORT" so scripts and tests
- * can find it. It listens on 127.0.0.1 unless told otherwise.
+ * One acceptor coroutine; one coroutine per connection that waits for the
+ * first bytes (cn_fd_wait), then loops cn_read() -> cn_write_all(). In
+ * thread mode (the default) a netpoll thread waits in the kernel and hands
+ * completions to the scheduler over the SPSC ring; in inline mode the
+ * scheduler polls by itself. Port 0 picks a free port; either way the
+ * server prints "listening on HOST:PORT" so scripts and tests can find it.
+ * It listens on 127.0.0.1 unless told otherwise.
  *
  * SIGQUIT prints the runtime dump on stderr (cn_runtime_dump: every
  * coroutine, what it waits on and for how long), as Go does for a running
@@ -46,8 +47,10 @@
 #include <coronet.h>
 
 #define PROG "echo_server"
-/* Lives on the connection's stack: only the pages a read touches cost RSS,
- * so small messages keep a connection at a page or two. */
+/* Each connection's buffer, from malloc once it has sent something: only
+ * the pages a read touches cost RSS. Not on the coroutine's stack: the
+ * build's stack-clash protection probes every page of a large frame, so a
+ * 16 KiB stack array would cost 16 KiB whatever the messages. */
 #define BUF_SIZE 16384
 #define CONN_STACK ((size_t)64 * 1024)
 
@@ -90,18 +93,14 @@ static void on_signal(int sig)
 	signal(sig, SIG_DFL);
 }
 
-static void conn_main(void *arg)
+/* Echoes until the peer closes or fails: 0 when it closed, -1 otherwise
+ * (counted). */
+static int echo_loop(int fd, unsigned char *buf)
 {
-	int fd = (int)(intptr_t)arg;
-	unsigned char buf[BUF_SIZE];
-
-	n_open++;
-	if (n_open > n_max_open)
-		n_max_open = n_open;
 	for (;;) {
-		ssize_t r = cn_read(fd, buf, sizeof buf, CN_NO_DEADLINE);
+		ssize_t r = cn_read(fd, buf, BUF_SIZE, CN_NO_DEADLINE);
 		if (r == 0)
-			break; /* the client closed */
+			return 0; /* the client closed */
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -109,16 +108,41 @@ static void conn_main(void *arg)
 				n_cancelled++;
 			else
 				n_conn_errors++;
-			break;
+			return -1;
 		}
 		if (cn_write_all(fd, buf, (size_t)r, CN_NO_DEADLINE, NULL) < 0) {
 			if (errno == ECANCELED)
 				n_cancelled++;
 			else if (errno != EPIPE && errno != ECONNRESET)
 				n_conn_errors++;
-			break;
+			return -1;
 		}
 		n_bytes += (uint64_t)r;
+	}
+}
+
+static void conn_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+
+	n_open++;
+	if (n_open > n_max_open)
+		n_max_open = n_open;
+	/* A connection that has sent nothing yet waits here, with no buffer,
+	 * on the top page of its stack: an idle connection costs that page,
+	 * as nginx's deferred buffers do. */
+	if (cn_fd_wait(fd, CN_FD_READ, CN_NO_DEADLINE) == 0) {
+		unsigned char *buf = malloc(BUF_SIZE);
+
+		if (buf)
+			echo_loop(fd, buf);
+		else
+			n_conn_errors++;
+		free(buf);
+	} else if (errno == ECANCELED) {
+		n_cancelled++;
+	} else {
+		n_conn_errors++;
 	}
 	cn_close(fd);
 	n_open--;
