@@ -408,6 +408,7 @@ static void test_cancel_from_thread(void **state)
 struct xjoin {
 	cn_runtime *a, *b;
 	int sum;
+	atomic_int done; /* a's run returned: b may end */
 };
 
 static void *add_one(void *arg)
@@ -439,10 +440,16 @@ static void xjoiner(void *arg)
 	}
 }
 
+/* Keeps the other runtime running until *done (a fixed time is not
+ * enough: on a loaded machine the spawns onto it outlasted 200 ms, and a
+ * task spawned after its run ended is never run, so its join never ends). */
 static void *keep_b_alive(void *arg)
 {
-	cn_sleep(200 * MS);
-	(void)arg;
+	atomic_int *done = arg;
+	int64_t give_up = in_ms(60000);
+
+	while (!atomic_load(done) && cn_now() < give_up)
+		cn_sleep(MS);
 	return NULL;
 }
 
@@ -452,16 +459,17 @@ static void run_across(struct xjoin *x, void (*fn)(void *), void *arg)
 {
 	pthread_t th;
 
-	assert_int_equal(cn_task_detach(cn_task_spawn(x->b, keep_b_alive, NULL, NULL)), 0);
+	assert_int_equal(cn_task_detach(cn_task_spawn(x->b, keep_b_alive, &x->done, NULL)), 0);
 	assert_int_equal(pthread_create(&th, NULL, run_b, x), 0);
 	assert_int_equal(cn_spawn(x->a, fn, arg, NULL), 0);
 	assert_int_equal(cn_runtime_run(x->a), 0);
+	atomic_store(&x->done, 1);
 	pthread_join(th, NULL);
 }
 
 static void test_join_across_runtimes(void **state)
 {
-	struct xjoin x = {cn_test_runtime_for(state), cn_test_runtime_for(state), 0};
+	struct xjoin x = {.a = cn_test_runtime_for(state), .b = cn_test_runtime_for(state)};
 
 	run_across(&x, xjoiner, &x);
 	assert_int_equal(x.sum, 50 * 51 / 2);
@@ -509,7 +517,7 @@ static void jrace_joiner(void *arg)
 
 static void test_join_deadline_race(void **state)
 {
-	struct xjoin keep = {cn_test_runtime_for(state), cn_test_runtime_for(state), 0};
+	struct xjoin keep = {.a = cn_test_runtime_for(state), .b = cn_test_runtime_for(state)};
 	struct jrace x = {keep.b, cn_test_scaled(2000, 20), 0, 0};
 
 	run_across(&keep, jrace_joiner, &x);
@@ -591,6 +599,7 @@ static void test_stop(void **state)
 struct grp {
 	cn_runtime *rt, *other;
 	atomic_int ran, cancelled;
+	atomic_int done; /* rt's run returned: other may end */
 	int ok;
 };
 
@@ -664,10 +673,11 @@ static void test_group(void **state)
 	struct grp x = {.rt = cn_test_runtime_for(state), .other = cn_test_runtime_for(state)};
 	pthread_t th;
 
-	assert_int_equal(cn_task_detach(cn_task_spawn(x.other, keep_b_alive, NULL, NULL)), 0);
+	assert_int_equal(cn_task_detach(cn_task_spawn(x.other, keep_b_alive, &x.done, NULL)), 0);
 	assert_int_equal(pthread_create(&th, NULL, run_other, &x), 0);
 	assert_int_equal(cn_spawn(x.rt, group_owner, &x, NULL), 0);
 	assert_int_equal(cn_runtime_run(x.rt), 0);
+	atomic_store(&x.done, 1);
 	pthread_join(th, NULL);
 	assert_true(x.ok);
 	cn_runtime_destroy(x.rt);
