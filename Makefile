@@ -244,7 +244,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELP) $(LIB_A) $(HDRS) $(TEST_HDRS) $(FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(TEST_HELP) $(LIB_A) $(CMOCKA_LIBS) $(LDLIBS)
 
-$(BUILD)/examples/%: examples/%.c $(LIB_A) $(HDRS) $(FLAGS)
+$(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) $(LIB_A) $(HDRS) $(FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 

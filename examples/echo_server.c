@@ -13,27 +13,23 @@
  *
  * SIGQUIT prints the runtime dump on stderr (cn_runtime_dump: every
  * coroutine, what it waits on and for how long), as Go does for a running
- * program: a thread of ours takes the signal with sigwait(), since the dump
- * may not run in a signal handler. The signal is blocked before the runtime
- * starts its threads, so they inherit the mask and only that thread sees it.
- *
- * SIGINT/SIGTERM call cn_runtime_stop() (async-signal-safe). The runtime then
- * resumes every waiting coroutine with ECANCELED: the acceptor closes the
- * listener, each connection closes its socket, cn_runtime_run() returns once
- * all have finished, and cn_runtime_destroy() joins the netpoll thread. The
- * server then prints its counts and the runtime's (completions, wake system
+ * program. SIGINT/SIGTERM stop the runtime: it resumes every waiting
+ * coroutine with ECANCELED, the acceptor closes the listener, each
+ * connection closes its socket, cn_runtime_run() returns once all have
+ * finished, and cn_runtime_destroy() joins the netpoll thread. The server
+ * then prints its counts and the runtime's (completions, wake system
  * calls, ring batches). A second signal kills the process the default way,
- * in case the shutdown itself hangs.
+ * in case the shutdown itself hangs. A thread of ours takes the signals
+ * with sigwait(), not a handler (stop_signals.h says why).
  *
  * Threads: main() runs the runtime; everything else runs in its coroutines on
  * that same (scheduler) thread, so the counters below need no locking. The
- * signal handler may run on any thread and only calls cn_runtime_stop().
+ * signal thread only calls cn_runtime_dump() and cn_runtime_stop().
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +41,8 @@
 #include <unistd.h>
 
 #include <coronet.h>
+
+#include "stop_signals.h"
 
 #define PROG "echo_server"
 /* Each connection's buffer, from malloc once it has sent something: only
@@ -69,28 +67,6 @@ static void usage(FILE *f)
 	        "  --host ADDR   numeric IPv4 or IPv6 address (default 127.0.0.1)\n"
 	        "  --ring SLOTS  completion ring size, a power of two >= 2 (default 4096)\n"
 	        "Stops cleanly on SIGINT/SIGTERM and prints its counts.\n");
-}
-
-/* SIGQUIT: dump; SIGUSR2 (sent by main to this thread): return. */
-static void *dump_on_sigquit(void *arg)
-{
-	cn_runtime *r = arg;
-	sigset_t set;
-	int sig = 0;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGUSR2);
-	while (sigwait(&set, &sig) == 0 && sig == SIGQUIT)
-		cn_runtime_dump(r, STDERR_FILENO);
-	return NULL;
-}
-
-static void on_signal(int sig)
-{
-	cn_runtime_stop(rt);
-	/* If the clean shutdown ever hangs, the next signal is not caught. */
-	signal(sig, SIG_DFL);
 }
 
 /* Echoes until the peer closes or fails: 0 when it closed, -1 otherwise
@@ -292,11 +268,7 @@ int main(int argc, char **argv)
 	int lfd = listen_on(host, port, shown, sizeof shown);
 	if (lfd < 0)
 		return 1;
-	sigset_t quit_set;
-	sigemptyset(&quit_set);
-	sigaddset(&quit_set, SIGQUIT);
-	sigaddset(&quit_set, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &quit_set, NULL);
+	ex_signals_block();
 	rt = cn_runtime_create(&opts);
 	if (!rt) {
 		fprintf(stderr, PROG ": cn_runtime_create: %s\n", strerror(errno));
@@ -311,16 +283,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	pthread_t dumper;
-	int dumping = pthread_create(&dumper, NULL, dump_on_sigquit, rt) == 0;
-
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	struct ex_signals sig;
+	if (ex_signals_start(&sig, rt, 1) < 0) {
+		fprintf(stderr, PROG ": pthread_create: %s\n", strerror(errno));
+		cn_runtime_destroy(rt);
+		close(lfd);
+		return 1;
+	}
 
 	printf(PROG ": listening on %s (mode %s)\n", shown, cn_netpoll_mode_name(opts.mode));
 	fflush(stdout);
@@ -330,13 +299,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cn_runtime_run: %s\n", strerror(errno));
 		rc = 1;
 	}
-	/* From here on a signal has nothing left to stop. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	if (dumping) { /* no dump may run into the destroy */
-		pthread_kill(dumper, SIGUSR2);
-		pthread_join(dumper, NULL);
-	}
+	ex_signals_end(&sig); /* from here on a signal has nothing to stop */
 
 	cn_runtime_stats st;
 	memset(&st, 0, sizeof st);

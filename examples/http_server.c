@@ -19,8 +19,10 @@
  * It prints "listening on HOST:PORT" (port 0 picks a free one), and stops
  * cleanly on SIGINT/SIGTERM with its counts.
  *
- * Threads: main() runs the runtime; its coroutines run on that thread. The
- * signal handler only calls cn_runtime_stop().
+ * SIGQUIT prints the runtime dump on stderr.
+ *
+ * Threads: main() runs the runtime; its coroutines run on that thread. A
+ * thread of ours takes the signals (stop_signals.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +39,8 @@
 
 #include <coronet.h>
 
+#include "stop_signals.h"
+
 #define PROG "http_server"
 #define IN_SIZE 16384
 #define OUT_SIZE 16384
@@ -45,12 +49,6 @@
 static cn_runtime *rt;
 static int64_t header_ns = 10000 * MS, idle_ns = 60000 * MS;
 static uint64_t n_conns, n_requests, n_header_timeouts, n_bad;
-
-static void on_signal(int sig)
-{
-	cn_runtime_stop(rt);
-	signal(sig, SIG_DFL);
-}
 
 /* Case-insensitive search for a header line "name: value" in [h, end). */
 static const char *header(const char *h, const char *end, const char *name)
@@ -250,15 +248,21 @@ int main(int argc, char **argv)
 		i++;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	ex_signals_block();
 	rt = cn_runtime_create(&o);
 	if (!rt) {
 		perror(PROG ": cn_runtime_create");
 		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	struct ex_signals sig;
+	if (ex_signals_start(&sig, rt, 1) < 0) {
+		perror(PROG ": pthread_create");
+		cn_runtime_destroy(rt);
+		return 1;
+	}
 	cn_spawn(rt, start, &s, NULL);
 	cn_runtime_run(rt);
+	ex_signals_end(&sig);
 	cn_runtime_destroy(rt);
 	printf(PROG ": stopped; %llu connections, %llu requests, %llu header timeouts, %llu bad\n",
 	       (unsigned long long)n_conns, (unsigned long long)n_requests,

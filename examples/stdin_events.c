@@ -21,8 +21,9 @@
  * before it exits (also after Ctrl-C), so the shell is not left with a
  * non-blocking terminal.
  *
- * Threads: main() runs the runtime; both coroutines run on that thread. The
- * SIGINT/SIGTERM handler only calls cn_runtime_stop().
+ * Threads: main() runs the runtime; both coroutines run on that thread. A
+ * thread of ours takes SIGINT/SIGTERM (stop) and SIGQUIT (the runtime
+ * dump): stop_signals.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,8 @@
 
 #include <coronet.h>
 
+#include "stop_signals.h"
+
 #define PROG "stdin_events"
 #define LINE_MAX_SHOWN 200
 
@@ -45,12 +48,6 @@ static int64_t delay_ns;
 
 /* Scheduler thread only. */
 static uint64_t n_lines, n_bytes, n_ticks;
-
-static void on_signal(int sig)
-{
-	cn_runtime_stop(rt);
-	signal(sig, SIG_DFL);
-}
 
 static double elapsed(void)
 {
@@ -193,6 +190,7 @@ int main(int argc, char **argv)
 	}
 
 	int stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
+	ex_signals_block();
 	rt = cn_runtime_create(&opts);
 	if (!rt) {
 		fprintf(stderr, PROG ": cn_runtime_create: %s\n", strerror(errno));
@@ -205,13 +203,12 @@ int main(int argc, char **argv)
 		cn_runtime_destroy(rt);
 		return 1;
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	struct ex_signals sig;
+	if (ex_signals_start(&sig, rt, 1) < 0) {
+		fprintf(stderr, PROG ": pthread_create: %s\n", strerror(errno));
+		cn_runtime_destroy(rt);
+		return 1;
+	}
 
 	printf("[%7.3f s] reading stdin (mode %s); type lines, end with Ctrl-D\n", elapsed(),
 	       cn_netpoll_mode_name(opts.mode));
@@ -219,8 +216,7 @@ int main(int argc, char **argv)
 	int rc = cn_runtime_run(rt) < 0 ? 1 : 0;
 	if (rc)
 		fprintf(stderr, PROG ": cn_runtime_run: %s\n", strerror(errno));
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
+	ex_signals_end(&sig);
 	cn_runtime_destroy(rt);
 	if (stdin_flags >= 0)
 		fcntl(STDIN_FILENO, F_SETFL, stdin_flags);

@@ -120,7 +120,11 @@ int cn_spawn(cn_runtime *rt, cn_coro_fn fn, void *arg, const cn_coro_opts *opts)
 int cn_runtime_run(cn_runtime *rt);
 
 /* Asks rt to stop; safe from any thread and from a signal handler. Returns 0,
- * -1/EINVAL if rt is NULL. */
+ * -1/EINVAL if rt is NULL. One exception: built against libkqueue (the
+ * kqueue backend on Linux), whose kevent() takes a mutex, a handler that
+ * interrupts one of rt's threads inside kevent() deadlocks; there, and in
+ * general where a program has threads, take the signal with sigwait() in
+ * a thread of its own and call this from it (examples/stop_signals.h). */
 int cn_runtime_stop(cn_runtime *rt);
 
 /* Copies rt's counters. Returns 0, or -1 with EINVAL (rt or out NULL) or
