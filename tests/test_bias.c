@@ -30,23 +30,13 @@
 
 #define MS CN_TEST_MS
 
-static void *run_rt(void *arg)
-{
-	cn_runtime_run(arg);
-	return NULL;
-}
-
 /* Runs fa on a (this thread) and fb on b (a helper thread) until both
  * runtimes have nothing left to run. */
 static void run_pair(cn_runtime *a, cn_coro_fn fa, cn_runtime *b, cn_coro_fn fb, void *arg)
 {
-	pthread_t th;
-
 	assert_int_equal(cn_spawn(a, fa, arg, NULL), 0);
 	assert_int_equal(cn_spawn(b, fb, arg, NULL), 0);
-	assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
-	assert_int_equal(cn_runtime_run(a), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
+	cn_test_run_two(a, b);
 }
 
 static uint64_t bias_of(cn_mutex *m)

@@ -9,7 +9,6 @@
  * second one on a helper thread.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -28,12 +27,6 @@
 static int64_t in_ms(int64_t ms)
 {
 	return cn_now() + ms * MS;
-}
-
-static void *run_rt(void *arg)
-{
-	cn_runtime_run(arg);
-	return NULL;
 }
 
 /* --- order, buffering, rendezvous -------------------------------------- */
@@ -376,7 +369,6 @@ static void test_choose_stress_threads(void **state)
 {
 	cn_runtime *a = cn_test_runtime_for(state), *b = cn_test_runtime_for(state);
 	struct stress *s = calloc(1, sizeof(*s));
-	pthread_t th;
 
 	s->per = cn_test_scaled(400, 8);
 	s->ch[0] = cn_chan_create(sizeof(int), 0);
@@ -386,9 +378,7 @@ static void test_choose_stress_threads(void **state)
 		assert_int_equal(cn_spawn(b, stress_sender, s, NULL), 0);
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(cn_spawn(a, stress_chooser, s, NULL), 0);
-	assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
-	assert_int_equal(cn_runtime_run(a), 0);
-	pthread_join(th, NULL);
+	cn_test_run_two(a, b);
 	assert_int_equal(atomic_load(&s->received), 2 * SN * s->per);
 	for (int i = 0; i < 2 * SN * s->per; i++)
 		assert_int_equal(atomic_load(&s->seen[i]), 1);
@@ -463,7 +453,6 @@ static void test_deadline_race_threads(void **state)
 	for (size_t cap = 0; cap < 2; cap++) {
 		cn_runtime *a = cn_test_runtime_for(state), *b = cn_test_runtime_for(state);
 		struct race r = {.per = cn_test_scaled(2000, 20)};
-		pthread_t th;
 
 		r.ch = cn_chan_create(sizeof(int), cap);
 		r.seen = calloc((size_t)(RN * r.per), sizeof(*r.seen));
@@ -473,9 +462,7 @@ static void test_deadline_race_threads(void **state)
 			assert_int_equal(cn_spawn(b, race_sender, &r, NULL), 0);
 			assert_int_equal(cn_spawn(a, race_receiver, &r, NULL), 0);
 		}
-		assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
-		assert_int_equal(cn_runtime_run(a), 0);
-		pthread_join(th, NULL);
+		cn_test_run_two(a, b);
 		assert_int_equal(atomic_load(&r.received), RN * r.per);
 		for (int i = 0; i < RN * r.per; i++)
 			assert_int_equal(atomic_load(&r.seen[i]), 1);

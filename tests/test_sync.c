@@ -10,7 +10,6 @@
  * second one on a helper thread.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -61,26 +60,17 @@ static void locker(void *arg)
 	}
 }
 
-static void *run_rt(void *arg)
-{
-	cn_runtime_run(arg);
-	return NULL;
-}
-
 static void test_mutex_exclusion(void **state)
 {
 	cn_runtime *a = cn_test_runtime_for(state), *b = cn_test_runtime_for(state);
 	struct shared x = {.rounds = cn_test_scaled(500, 10)};
-	pthread_t th;
 
 	assert_int_equal(cn_mutex_init(&x.m), 0);
 	for (int i = 0; i < 8; i++) {
 		assert_int_equal(cn_spawn(a, locker, &x, NULL), 0);
 		assert_int_equal(cn_spawn(b, locker, &x, NULL), 0);
 	}
-	assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
-	assert_int_equal(cn_runtime_run(a), 0);
-	pthread_join(th, NULL);
+	cn_test_run_two(a, b);
 	assert_int_equal(x.counter, 16L * x.rounds);
 	assert_false(x.overlap);
 	assert_int_equal(cn_mutex_destroy(&x.m), 0);
@@ -100,16 +90,13 @@ static void test_mutex_exclusion_short_runs(void **state)
 	for (int it = 0; it < iters; it++) {
 		struct shared x = {.rounds = 1 + it % 17};
 		int per = 1 + it % 3;
-		pthread_t th;
 
 		assert_int_equal(cn_mutex_init(&x.m), 0);
 		for (int i = 0; i < per; i++) {
 			assert_int_equal(cn_spawn(a, locker, &x, NULL), 0);
 			assert_int_equal(cn_spawn(b, locker, &x, NULL), 0);
 		}
-		assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
-		assert_int_equal(cn_runtime_run(a), 0);
-		pthread_join(th, NULL);
+		cn_test_run_two(a, b);
 		assert_int_equal(x.counter, 2L * per * x.rounds);
 		assert_false(x.overlap);
 		shared += __atomic_load_n(&x.m.bias, __ATOMIC_ACQUIRE) == CN__BIAS_SHARED;
@@ -329,7 +316,6 @@ static void test_cond_queue(void **state)
 {
 	cn_runtime *a = cn_test_runtime_for(state), *b = cn_test_runtime_for(state);
 	struct bq q = {.items = cn_test_scaled(300, 10), .producers_left = 4};
-	pthread_t th;
 
 	cn_mutex_init(&q.m);
 	cn_cond_init(&q.not_empty);
@@ -341,9 +327,7 @@ static void test_cond_queue(void **state)
 		assert_int_equal(cn_spawn(a, consumer, &q, NULL), 0);
 		assert_int_equal(cn_spawn(b, consumer, &q, NULL), 0);
 	}
-	assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
-	assert_int_equal(cn_runtime_run(a), 0);
-	pthread_join(th, NULL);
+	cn_test_run_two(a, b);
 	assert_int_equal(q.produced_sum, 4 * q.items * (q.items + 1) / 2);
 	assert_int_equal(q.consumed_sum, q.produced_sum);
 	assert_int_equal(cn_cond_destroy(&q.not_empty), 0);
@@ -551,16 +535,13 @@ static void test_sem_deadline_race_threads(void **state)
 {
 	cn_runtime *a = cn_test_runtime_for(state), *b = cn_test_runtime_for(state);
 	struct sem_race r = {.total = 2 * cn_test_scaled(3000, 30)};
-	pthread_t th;
 
 	assert_int_equal(cn_sem_init(&r.s, 0), 0);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(cn_spawn(b, sem_releaser, &r, NULL), 0);
 		assert_int_equal(cn_spawn(a, sem_acquirer, &r, NULL), 0);
 	}
-	assert_int_equal(pthread_create(&th, NULL, run_rt, b), 0);
-	assert_int_equal(cn_runtime_run(a), 0);
-	pthread_join(th, NULL);
+	cn_test_run_two(a, b);
 	assert_int_equal(atomic_load(&r.acquired), r.total);
 	assert_int_equal(cn_sem_tryacquire(&r.s), -1); /* no unit left over */
 	assert_int_equal(errno, EAGAIN);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -180,4 +181,19 @@ int cn_test_tcp_pair(int fds[2])
 	setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return 0;
+}
+
+static void *run_other(void *rt)
+{
+	cn_runtime_run(rt);
+	return NULL;
+}
+
+void cn_test_run_two(cn_runtime *a, cn_runtime *b)
+{
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, run_other, b), 0);
+	assert_int_equal(cn_runtime_run(a), 0);
+	pthread_join(th, NULL);
 }

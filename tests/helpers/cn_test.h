@@ -84,6 +84,11 @@ int cn_test_listener(uint16_t *port);
  * died of a signal. Fails the test if popen() fails. */
 int cn_test_run_shell(const char *cmd, char *out, size_t outlen);
 
+/* Runs b on a new thread and a on the calling one, each until it has
+ * nothing left to run; returns once both have. Fails the test if the
+ * thread cannot start or a's run fails. */
+void cn_test_run_two(cn_runtime *a, cn_runtime *b);
+
 /* Elapsed-time helper: CLOCK_MONOTONIC in nanoseconds. */
 int64_t cn_test_now(void);
 
