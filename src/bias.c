@@ -150,7 +150,8 @@ void cn__bias_detach(cn__sched *s)
 	sl = slot_of(s->bias_id);
 	i = (unsigned)(s->bias_id & ((1u << SLOT_BITS) - 1));
 	cn__lock_take(&sl->lock);
-	serve(sl); /* none can be queued (s does not run); for the record */
+	/* No request can be queued: they are only queued while s runs, and
+	 * its last run's end served them (cn__bias_run). */
 	sl->id = 0;
 	sl->s = NULL;
 	cn__lock_give(&sl->lock);
