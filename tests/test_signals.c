@@ -20,7 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -80,8 +79,7 @@ static void start(cn_runtime *rt, pthread_t *th)
  * one never comes). */
 static void finish(pthread_t th)
 {
-	for (int i = 0; i < 5000 && !atomic_load(&handled); i++)
-		usleep(1000);
+	CN_TEST_WAIT_FOR(atomic_load(&handled), 5);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	signal(SIGUSR1, SIG_DFL);
 	stop_rt = NULL;
